@@ -1,0 +1,499 @@
+package asynciotest
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/pollws/pollws/asyncio"
+)
+
+var rules = []rule{
+	{"A1_NotReadyRegistersTask", a1NotReadyRegistersTask},
+	{"A2_LaterTaskIsNotified", a2LaterTaskIsNotified},
+	{"A3_NoSelfNotifyBusyLoop", a3NoSelfNotifyBusyLoop},
+	{"A4_SpuriousPollsAndNotifiesAreHarmless", a4SpuriousPollsAndNotifies},
+	{"A5_NotifyAfterCompletionIsNoop", a5NotifyAfterCompletion},
+	{"A6_WouldBlockIsNotReadyNeverError", a6WouldBlockIsNotReady},
+	{"A7_NoLostWakeupUnderConcurrentNotify", a7NoLostWakeup},
+	{"B1_ReadyTakesExactlyThePrefix", b1ReadyTakesPrefix},
+	{"B2_NotReadyTakesNothing", b2NotReadyTakesNothing},
+	{"B3_EmptyWriteWhenFullIsReady0", b3EmptyWriteWhenFull},
+	{"B4_EmptyWriteIsReady0", b4EmptyWrite},
+	{"B5_WriteNeverBlocks", b5WriteNeverBlocks},
+	{"B6_WriteAfterShutdownBeganIsErrShutdown", b6WriteAfterShutdown},
+	{"B7_PeerGoneWakesWaitingWriter", b7PeerGoneWakesWaiter},
+	{"C1_FlushOfNothingIsReady", c1FlushEmpty},
+	{"C2_FlushDeliversEveryAcceptedByte", c2FlushDelivers},
+	{"C3_FlushWaitsForStalledPeer", c3FlushWaitsForStalledPeer},
+	{"D1_ShutdownFlushesFirst", d1ShutdownFlushes},
+	{"D2_ShutdownResumesAfterNotReadyWithOneEnd", d2ShutdownResumes},
+	{"D3_ShutdownIsIdempotent", d3ShutdownIdempotent},
+	{"D4_ShutdownErrorIsSticky", d4ShutdownErrorSticky},
+	{"E1_WriteBufOfEmptyBufIsReady0", e1WriteBufEmpty},
+	{"E2_WriteBufAdvancesByExactlyN", e2WriteBufAdvances},
+	{"E3_WriteBufNotReadyDoesNotAdvance", e3WriteBufNotReady},
+	{"S1_ErrorsAreSticky", s1ErrorsAreSticky},
+}
+
+func a1NotReadyRegistersTask(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	rd := h.startReader(64 << 10)
+	p.wait(t, "the peer read, so the writer that answered NotReady can make progress")
+	rd.waitFor(t, h.sent)
+}
+
+func a2LaterTaskIsNotified(t *testing.T, h *harness) {
+	first, later := newProbe(), newProbe()
+	h.fill(t, first.task)
+	if r, err := h.pollWrite(t, later.task, 1); err != nil || r.Ready {
+		t.Fatalf("second PollWrite on a full writer = %+v, %v; want NotReady", r, err)
+	}
+	h.startReader(64 << 10)
+	later.wait(t, "the task of the latest NotReady poll must be the one notified")
+}
+
+func a3NoSelfNotifyBusyLoop(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	const polls = 100
+	for range polls {
+		r, err := h.pollWrite(t, p.task, 64<<10)
+		if err != nil {
+			t.Fatalf("PollWrite on a full writer: %v", err)
+		}
+		if r.Ready {
+			h.fill(t, p.task) // the writer drained into its sink meanwhile
+		}
+	}
+	if n := p.n.Load(); n > polls/2 {
+		t.Fatalf("%d notifications in %d polls of a writer whose peer reads nothing: a poll notifies its own task (busy loop)", n, polls)
+	}
+}
+
+func a4SpuriousPollsAndNotifies(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	for range 10 {
+		p.task.Notify()
+		if r, err := h.pollWrite(t, p.task, 100); err != nil {
+			t.Fatalf("spurious PollWrite = %+v, %v", r, err)
+		}
+		if _, err := h.w.PollFlush(p.task); err != nil {
+			t.Fatalf("spurious PollFlush: %v", err)
+		}
+	}
+	rd := h.startReader(64 << 10)
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush after spurious polls: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
+func a5NotifyAfterCompletion(t *testing.T, h *harness) {
+	p := newProbe()
+	rd := h.startReader(64 << 10)
+	h.writeAll(t, 10_000)
+	if err := p.until(t, "shutdown", func(task *asyncio.Task) (bool, error) {
+		r, err := h.w.Shutdown(task)
+		return r.Ready, err
+	}); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				p.task.Notify()
+			}
+		})
+	}
+	wg.Wait()
+	if r, err := h.w.Shutdown(nil); err != nil || !r.Ready {
+		t.Fatalf("Shutdown after completion and stray notifies = %+v, %v; want Ready", r, err)
+	}
+	rd.waitEOF(t, h.sent)
+}
+
+func a6WouldBlockIsNotReady(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	for range 3 {
+		r, err := h.pollWrite(t, p.task, 10)
+		if errors.Is(err, asyncio.ErrWouldBlock) {
+			t.Fatal("PollWrite returned ErrWouldBlock: would-block is NotReady, never an error")
+		}
+		if err != nil {
+			t.Fatalf("PollWrite on a full writer: %v", err)
+		}
+		if r.Ready {
+			return // the sink took more meanwhile; fine
+		}
+	}
+}
+
+func a7NoLostWakeup(t *testing.T, h *harness) {
+	const total = 1 << 20
+	rd := h.startReader(1500)
+	p := newProbe()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // notifies from another goroutine, racing the polls
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.task.Notify()
+				runtime.Gosched()
+			}
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
+	for end := h.sent + total; h.sent < end; {
+		r, err := h.pollWrite(t, p.task, int(min(32<<10, end-h.sent)))
+		if err != nil {
+			t.Fatalf("PollWrite: %v", err)
+		}
+		if !r.Ready {
+			p.wait(t, "the peer keeps reading")
+		}
+	}
+	if err := p.until(t, "shutdown with a reading peer", func(task *asyncio.Task) (bool, error) {
+		r, err := h.w.Shutdown(task)
+		return r.Ready, err
+	}); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	rd.waitEOF(t, h.sent)
+}
+
+func b1ReadyTakesPrefix(t *testing.T, h *harness) {
+	rd := h.startReader(3000)
+	p := newProbe()
+	sizes := []int{1, 2, 3, 1000, 65536, 200000, 7, 4096}
+	for i := range 200 {
+		n := sizes[i%len(sizes)]
+		for {
+			r, err := h.pollWrite(t, p.task, n)
+			if err != nil {
+				t.Fatalf("PollWrite: %v", err)
+			}
+			if r.Ready {
+				break
+			}
+			p.wait(t, "the peer keeps reading")
+		}
+	}
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
+func b2NotReadyTakesNothing(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	for _, n := range []int{1, 100, 64 << 10} {
+		r, err := h.w.PollWrite(p.task, poison(h.sent, n))
+		if err != nil {
+			t.Fatalf("PollWrite: %v", err)
+		}
+		if r.Ready {
+			t.Skip("the writer's sink took more bytes meanwhile; NotReady could not be reached again")
+		}
+	}
+	rd := h.startReader(64 << 10)
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	h.writeAll(t, 1000) // bytes after the refused ones must follow the accepted ones directly
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
+func b3EmptyWriteWhenFull(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	for _, empty := range [][]byte{nil, {}} {
+		if r, err := h.w.PollWrite(p.task, empty); err != nil || !r.Ready || r.Value != 0 {
+			t.Fatalf("PollWrite(%#v) on a full writer = %+v, %v; want Ready(0)", empty, r, err)
+		}
+	}
+}
+
+func b4EmptyWrite(t *testing.T, h *harness) {
+	if r, err := h.w.PollWrite(nil, nil); err != nil || !r.Ready || r.Value != 0 {
+		t.Fatalf("PollWrite(nil) = %+v, %v; want Ready(0)", r, err)
+	}
+	if n, err := h.w.Write(nil); n != 0 || err != nil {
+		t.Fatalf("Write(nil) = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func b5WriteNeverBlocks(t *testing.T, h *harness) {
+	h.fill(t, nil)
+	done := make(chan struct{})
+	var n int
+	var err error
+	go func() {
+		defer close(done)
+		n, err = h.w.Write(poison(h.sent, 256<<10))
+	}()
+	select {
+	case <-done:
+	case <-ctxTimeout(t).Done():
+		t.Fatal("Write on a full writer blocked")
+	}
+	if n >= 256<<10 || !errors.Is(err, asyncio.ErrWouldBlock) {
+		t.Fatalf("Write of 256 KiB on a full writer = %d, %v; want n < len(p) and ErrWouldBlock", n, err)
+	}
+}
+
+func b6WriteAfterShutdown(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	if r, err := h.w.Shutdown(p.task); err != nil || r.Ready {
+		t.Fatalf("Shutdown with a stalled peer = %+v, %v; want NotReady", r, err)
+	}
+	if _, err := h.w.PollWrite(p.task, []byte("x")); !errors.Is(err, asyncio.ErrShutdown) {
+		t.Fatalf("PollWrite after Shutdown began: %v; want ErrShutdown", err)
+	}
+	if _, err := h.w.Write([]byte("x")); !errors.Is(err, asyncio.ErrShutdown) {
+		t.Fatalf("Write after Shutdown began: %v; want ErrShutdown", err)
+	}
+	rd := h.startReader(64 << 10)
+	if err := p.until(t, "shutdown with a reading peer", func(task *asyncio.Task) (bool, error) {
+		r, err := h.w.Shutdown(task)
+		return r.Ready, err
+	}); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if _, err := h.w.PollWrite(nil, []byte("x")); !errors.Is(err, asyncio.ErrShutdown) {
+		t.Fatalf("PollWrite after Shutdown completed: %v; want ErrShutdown", err)
+	}
+	rd.waitEOF(t, h.sent)
+}
+
+// fail fills the writer, makes the peer go away, and polls until the writer
+// reports the error, which it returns.
+func (h *harness) fail(t *testing.T, p *probe) error {
+	t.Helper()
+	h.fill(t, p.task)
+	if err := h.peer.Close(); err != nil {
+		t.Fatalf("peer Close: %v", err)
+	}
+	p.wait(t, "the peer went away while the writer waited (tokio #3756)")
+	err := p.until(t, "the peer went away", func(task *asyncio.Task) (bool, error) {
+		_, err := h.w.PollFlush(task)
+		return false, err
+	})
+	if err == nil {
+		t.Fatal("no error after the peer went away")
+	}
+	return err
+}
+
+func b7PeerGoneWakesWaiter(t *testing.T, h *harness) {
+	h.fail(t, newProbe())
+}
+
+func c1FlushEmpty(t *testing.T, h *harness) {
+	if r, err := h.w.PollFlush(nil); err != nil || !r.Ready {
+		t.Fatalf("PollFlush of a new writer = %+v, %v; want Ready", r, err)
+	}
+}
+
+func c2FlushDelivers(t *testing.T, h *harness) {
+	rd := h.startReader(64 << 10)
+	h.writeAll(t, 1<<20)
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	rd.waitFor(t, h.sent) // with no further poll of the writer
+}
+
+func c3FlushWaitsForStalledPeer(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	if r, err := h.w.PollFlush(p.task); err != nil || r.Ready {
+		t.Fatalf("PollFlush of a full writer with a stalled peer = %+v, %v; want NotReady", r, err)
+	}
+	rd := h.startReader(64 << 10)
+	if err := p.until(t, "flush with a reading peer", func(task *asyncio.Task) (bool, error) {
+		r, err := h.w.PollFlush(task)
+		return r.Ready, err
+	}); err != nil {
+		t.Fatalf("PollFlush: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
+func d1ShutdownFlushes(t *testing.T, h *harness) {
+	rd := h.startReader(64 << 10)
+	h.writeAll(t, 300_000)
+	if err := asyncio.Shutdown(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Shutdown without a Flush before it: %v", err)
+	}
+	rd.waitEOF(t, h.sent)
+}
+
+func d2ShutdownResumes(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	polls := 0
+	r, err := h.w.Shutdown(p.task)
+	if err != nil || r.Ready {
+		t.Fatalf("Shutdown with a stalled peer = %+v, %v; want NotReady", r, err)
+	}
+	rd := h.startReader(64 << 10)
+	if err := p.until(t, "shutdown resumed with a reading peer", func(task *asyncio.Task) (bool, error) {
+		polls++
+		r, err := h.w.Shutdown(task)
+		return r.Ready, err
+	}); err != nil {
+		t.Fatalf("Shutdown resumed: %v", err)
+	}
+	rd.waitEOF(t, h.sent)
+	var b [1]byte
+	if n, err := h.peer.Read(b[:]); n != 0 || err == nil {
+		t.Fatalf("peer Read after the end = %d, %v; want the end once (one FIN, one close frame)", n, err)
+	}
+}
+
+func d3ShutdownIdempotent(t *testing.T, h *harness) {
+	rd := h.startReader(64 << 10)
+	h.writeAll(t, 1000)
+	if err := asyncio.Shutdown(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for i := range 3 {
+		if r, err := h.w.Shutdown(nil); err != nil || !r.Ready {
+			t.Fatalf("Shutdown #%d after completion = %+v, %v; want Ready at once", i+2, r, err)
+		}
+	}
+	rd.waitEOF(t, h.sent)
+}
+
+func d4ShutdownErrorSticky(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	if r, err := h.w.Shutdown(p.task); err != nil || r.Ready {
+		t.Fatalf("Shutdown with a stalled peer = %+v, %v; want NotReady", r, err)
+	}
+	if err := h.peer.Close(); err != nil {
+		t.Fatalf("peer Close: %v", err)
+	}
+	err := p.until(t, "the peer went away during shutdown", func(task *asyncio.Task) (bool, error) {
+		r, err := h.w.Shutdown(task)
+		if r.Ready && err == nil {
+			t.Fatal("Shutdown Ready though the peer went away with bytes undelivered")
+		}
+		return false, err
+	})
+	for range 2 {
+		r, again := h.w.Shutdown(p.task)
+		if again == nil || r.Ready || !errors.Is(again, err) {
+			t.Fatalf("Shutdown after it failed with %v = %+v, %v; want the same error", err, r, again)
+		}
+	}
+}
+
+func e1WriteBufEmpty(t *testing.T, h *harness) {
+	for _, b := range []asyncio.Buf{asyncio.NewBytesBuf(), asyncio.NewBytesBuf(nil, []byte{})} {
+		if r, err := asyncio.WriteBuf(nil, h.w, b); err != nil || !r.Ready || r.Value != 0 {
+			t.Fatalf("WriteBuf of an empty Buf = %+v, %v; want Ready(0)", r, err)
+		}
+	}
+	if r, err := h.w.PollFlush(nil); err != nil || !r.Ready {
+		t.Fatalf("PollFlush after empty WriteBufs = %+v, %v; want Ready (nothing written)", r, err)
+	}
+}
+
+func e2WriteBufAdvances(t *testing.T, h *harness) {
+	rd := h.startReader(64 << 10)
+	p := newProbe()
+	for round := range 50 {
+		sizes := []int{round, 1, 0, 3000, 70000 * (round % 3), 17}
+		var chunks [][]byte
+		off := h.sent
+		for _, n := range sizes {
+			chunks = append(chunks, pattern(off, n))
+			off += int64(n)
+		}
+		b := asyncio.NewBytesBuf(chunks...)
+		for b.Remaining() > 0 {
+			before := b.Remaining()
+			r, err := asyncio.WriteBuf(p.task, h.w, b)
+			if err != nil {
+				t.Fatalf("WriteBuf: %v", err)
+			}
+			switch {
+			case !r.Ready && b.Remaining() != before:
+				t.Fatalf("WriteBuf NotReady advanced the Buf by %d", before-b.Remaining())
+			case !r.Ready:
+				p.wait(t, "the peer keeps reading")
+			case r.Value <= 0 || r.Value > before:
+				t.Fatalf("WriteBuf of %d bytes = Ready(%d)", before, r.Value)
+			case before-b.Remaining() != r.Value:
+				t.Fatalf("WriteBuf = Ready(%d) but advanced the Buf by %d", r.Value, before-b.Remaining())
+			}
+			if r.Ready {
+				h.sent += int64(r.Value)
+			}
+		}
+	}
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
+func e3WriteBufNotReady(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	b := asyncio.NewBytesBuf(poison(h.sent, 10), poison(h.sent+10, 5000))
+	r, err := asyncio.WriteBuf(p.task, h.w, b)
+	if err != nil {
+		t.Fatalf("WriteBuf on a full writer: %v", err)
+	}
+	if r.Ready {
+		t.Skip("the writer's sink took more bytes meanwhile; NotReady could not be reached again")
+	}
+	if b.Remaining() != 5010 {
+		t.Fatalf("WriteBuf NotReady left Remaining %d, want 5010", b.Remaining())
+	}
+	rd := h.startReader(64 << 10)
+	p.wait(t, "WriteBuf NotReady registers the task")
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
+func s1ErrorsAreSticky(t *testing.T, h *harness) {
+	first := h.fail(t, newProbe())
+	for i := range 2 {
+		if _, err := h.w.PollWrite(nil, []byte("x")); err == nil {
+			t.Fatalf("PollWrite #%d after %v: no error", i+1, first)
+		}
+		if _, err := h.w.PollFlush(nil); !errors.Is(err, first) {
+			t.Fatalf("PollFlush #%d after %v = %v; want the same error", i+1, first, err)
+		}
+	}
+	if r, err := h.w.Shutdown(nil); err == nil || r.Ready {
+		t.Fatalf("Shutdown after %v = %+v, %v; want an error", first, r, err)
+	}
+}
+
+func ctxTimeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	t.Cleanup(cancel)
+	return ctx
+}

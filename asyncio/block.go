@@ -1,0 +1,144 @@
+package asyncio
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// A parker is a Task whose notification wakes one parked goroutine.
+//
+// Parkers are pooled: a writer may keep a Task after the call that used it
+// returned and notify it later; that notification then reaches another
+// call as a spurious wake-up, which every poll loop here tolerates. A
+// parker holds no channel, so one made inside a testing/synctest bubble may
+// be used outside it, and waiting on its sync.Cond is durably blocking
+// inside a bubble.
+type parker struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	woken bool
+	task  Task
+	stop  func() bool // stops the context.AfterFunc that wakes a parked call
+}
+
+var parkers = sync.Pool{New: func() any {
+	p := new(parker)
+	p.cond.L = &p.mu
+	p.task.notify = p.notify
+	return p
+}}
+
+func (p *parker) notify() {
+	p.mu.Lock()
+	p.woken = true
+	p.mu.Unlock()
+	p.cond.Signal()
+}
+
+// park blocks until the task is notified or ctx ends. A notification that
+// came during the last poll is already recorded, so it is never lost. The
+// first park of a call arranges for ctx's end to wake it.
+func (p *parker) park(ctx context.Context) error {
+	if p.stop == nil && ctx.Done() != nil {
+		p.stop = context.AfterFunc(ctx, p.notify)
+	}
+	p.mu.Lock()
+	for !p.woken && ctx.Err() == nil {
+		p.cond.Wait()
+	}
+	p.woken = false
+	p.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+func getParker() *parker {
+	p := parkers.Get().(*parker)
+	p.mu.Lock()
+	p.woken = false // a stale notification for an earlier call
+	p.mu.Unlock()
+	return p
+}
+
+func putParker(p *parker) {
+	if p.stop != nil {
+		p.stop()
+		p.stop = nil
+	}
+	parkers.Put(p)
+}
+
+// BlockOn polls until the poll is ready, fails, or ctx ends, parking the
+// goroutine between notifications of the task it passes to poll: there is
+// no busy loop and no timer. If ctx is already done it returns at once
+// without polling. When ctx ends first it returns ctx's cause.
+func BlockOn[T any](ctx context.Context, poll func(*Task) (Async[T], error)) (T, error) {
+	var zero T
+	if err := context.Cause(ctx); err != nil {
+		return zero, err
+	}
+	p := getParker()
+	defer putParker(p)
+	for {
+		r, err := poll(&p.task)
+		if err != nil {
+			return zero, err
+		}
+		if r.Ready {
+			return r.Value, nil
+		}
+		if err := p.park(ctx); err != nil {
+			return zero, err
+		}
+	}
+}
+
+// WriteAll writes all of p to w, parking between notifications. It returns
+// [ErrWriteZero] if w answers Ready(0) to a non-empty write, and when ctx
+// ends first an error that wraps ctx's cause and says how many bytes were
+// taken. Bytes taken are in w's buffer; call [Flush] to push them out.
+func WriteAll(ctx context.Context, w AsyncWriter, p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("asyncio: write: 0 of %d bytes taken: %w", len(p), err)
+	}
+	pk := getParker()
+	defer putParker(pk)
+	for n := 0; n < len(p); {
+		r, err := w.PollWrite(&pk.task, p[n:])
+		switch {
+		case err != nil:
+			return err
+		case !r.Ready:
+			if err := pk.park(ctx); err != nil {
+				return fmt.Errorf("asyncio: write: %d of %d bytes taken: %w", n, len(p), err)
+			}
+		case r.Value == 0:
+			return ErrWriteZero
+		default:
+			n += r.Value
+		}
+	}
+	return nil
+}
+
+// Flush drives w.PollFlush to completion, parking between notifications.
+// When ctx ends first it returns ctx's cause.
+func Flush(ctx context.Context, w AsyncWriter) error {
+	return drive(ctx, w.PollFlush)
+}
+
+// Shutdown drives w.Shutdown to completion, parking between notifications:
+// every accepted byte is flushed, then w sends its end. When ctx ends first
+// it returns ctx's cause and w is left mid-shutdown; package shutdown's
+// Close also closes hard and reports what was not delivered.
+func Shutdown(ctx context.Context, w AsyncWriter) error {
+	return drive(ctx, w.Shutdown)
+}
+
+func drive(ctx context.Context, poll func(*Task) (Async[struct{}], error)) error {
+	_, err := BlockOn(ctx, poll)
+	return err
+}

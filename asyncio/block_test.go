@@ -1,0 +1,147 @@
+package asyncio_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/pollws/pollws/asyncio"
+)
+
+func TestAsyncZeroValueIsNotReady(t *testing.T) {
+	var a asyncio.Async[int]
+	if a.Ready || asyncio.NotReady[int]().Ready {
+		t.Fatal("zero Async or NotReady() is Ready")
+	}
+	if r := asyncio.Ready(7); !r.Ready || r.Value != 7 {
+		t.Fatalf("Ready(7) = %+v", r)
+	}
+}
+
+func TestNilTaskNotifyIsNoop(t *testing.T) {
+	var task *asyncio.Task
+	task.Notify()
+	asyncio.NewTask(nil).Notify()
+}
+
+func TestBlockOnFailsFastOnDoneContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	polled := false
+	_, err := asyncio.BlockOn(ctx, func(*asyncio.Task) (asyncio.Async[int], error) {
+		polled = true
+		return asyncio.Ready(1), nil
+	})
+	if !errors.Is(err, context.Canceled) || polled {
+		t.Fatalf("BlockOn with a done ctx = %v (polled %v); want context.Canceled without a poll", err, polled)
+	}
+}
+
+func TestBlockOnParksUntilNotified(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var polls atomic.Int32
+		var saved atomic.Pointer[asyncio.Task]
+		go func() {
+			time.Sleep(time.Second) // fake time: the poller must stay parked until then
+			saved.Load().Notify()
+		}()
+		v, err := asyncio.BlockOn(context.Background(), func(task *asyncio.Task) (asyncio.Async[string], error) {
+			if polls.Add(1) == 1 {
+				saved.Store(task)
+				return asyncio.NotReady[string](), nil
+			}
+			return asyncio.Ready("done"), nil
+		})
+		if err != nil || v != "done" {
+			t.Fatalf("BlockOn = %q, %v", v, err)
+		}
+		if n := polls.Load(); n != 2 {
+			t.Fatalf("%d polls for one notification; want 2 (no busy loop)", n)
+		}
+	})
+}
+
+func TestBlockOnNotifyDuringPollCausesAnotherPoll(t *testing.T) {
+	polls := 0
+	_, err := asyncio.BlockOn(context.Background(), func(task *asyncio.Task) (asyncio.Async[int], error) {
+		polls++
+		if polls == 1 {
+			task.Notify() // a change between registering and returning NotReady
+			return asyncio.NotReady[int](), nil
+		}
+		return asyncio.Ready(0), nil
+	})
+	if err != nil || polls != 2 {
+		t.Fatalf("BlockOn = %v after %d polls; want success after 2", err, polls)
+	}
+}
+
+func TestBlockOnHonoursDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		polls := 0
+		start := time.Now()
+		_, err := asyncio.BlockOn(ctx, func(*asyncio.Task) (asyncio.Async[int], error) {
+			polls++
+			return asyncio.NotReady[int](), nil
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("BlockOn past its deadline: %v; want DeadlineExceeded", err)
+		}
+		if elapsed := time.Since(start); elapsed != 5*time.Second || polls != 1 {
+			t.Fatalf("returned after %v and %d polls; want 5s and 1 poll", elapsed, polls)
+		}
+	})
+}
+
+func TestBlockOnReturnsPollError(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := asyncio.BlockOn(context.Background(), func(*asyncio.Task) (asyncio.Async[int], error) {
+		return asyncio.NotReady[int](), boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("BlockOn = %v; want boom", err)
+	}
+}
+
+// zeroWriter answers Ready(0) to every write: a writer that can take nothing.
+type zeroWriter struct{ polls int }
+
+func (z *zeroWriter) Write(p []byte) (int, error) { return asyncio.TryWrite(z, p) }
+func (z *zeroWriter) PollWrite(*asyncio.Task, []byte) (asyncio.Async[int], error) {
+	z.polls++
+	return asyncio.Ready(0), nil
+}
+func (z *zeroWriter) PollFlush(*asyncio.Task) (asyncio.Async[struct{}], error) {
+	return asyncio.Ready(struct{}{}), nil
+}
+func (z *zeroWriter) Shutdown(*asyncio.Task) (asyncio.Async[struct{}], error) {
+	return asyncio.Ready(struct{}{}), nil
+}
+
+func TestWriteAllStopsOnReady0(t *testing.T) {
+	z := &zeroWriter{}
+	if err := asyncio.WriteAll(context.Background(), z, []byte("x")); !errors.Is(err, asyncio.ErrWriteZero) || z.polls != 1 {
+		t.Fatalf("WriteAll to a writer answering Ready(0) = %v after %d polls; want ErrWriteZero after 1 (tokio #497)", err, z.polls)
+	}
+	if n, err := z.Write([]byte("x")); n != 0 || !errors.Is(err, asyncio.ErrWriteZero) {
+		t.Fatalf("TryWrite = %d, %v; want ErrWriteZero", n, err)
+	}
+}
+
+func TestWriteAllDeadlineSaysHowMuchWasTaken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w, r := asyncio.Pipe(4)
+		defer r.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := asyncio.WriteAll(ctx, w, []byte("0123456789"))
+		if !errors.Is(err, context.DeadlineExceeded) || err.Error() != "asyncio: write: 4 of 10 bytes taken: context deadline exceeded" {
+			t.Fatalf("WriteAll past its deadline: %v", err)
+		}
+	})
+}

@@ -1,0 +1,27 @@
+package asyncio
+
+// Task is what a poll that answers [NotReady] arranges to notify: the
+// handle of whoever will poll again. A writer keeps the latest Task it was
+// given and notifies it when it can make progress.
+//
+// A Task is safe for use by multiple goroutines. The nil *Task is valid
+// and its Notify does nothing.
+type Task struct {
+	notify func()
+}
+
+// NewTask returns a Task whose Notify calls notify. notify may be called
+// from any goroutine, concurrently, any number of times, also long after
+// the poll that stored the Task has completed; it must not block, and it
+// should coalesce (one pending wake-up is enough). Writers in this module
+// never call it while holding their own locks, so notify may poll again.
+func NewTask(notify func()) *Task { return &Task{notify: notify} }
+
+// Notify asks the task's owner to poll again. It is safe to call any
+// number of times, at any time, from any goroutine. A spurious Notify is
+// harmless: the next poll answers NotReady again and re-registers.
+func (t *Task) Notify() {
+	if t != nil && t.notify != nil {
+		t.notify()
+	}
+}
