@@ -127,7 +127,7 @@ func WriteAll(ctx context.Context, w AsyncWriter, p []byte) error {
 // Flush drives w.PollFlush to completion, parking between notifications.
 // When ctx ends first it returns ctx's cause.
 func Flush(ctx context.Context, w AsyncWriter) error {
-	return drive(ctx, w.PollFlush)
+	return finish(ctx, w, false)
 }
 
 // Shutdown drives w.Shutdown to completion, parking between notifications:
@@ -135,10 +135,30 @@ func Flush(ctx context.Context, w AsyncWriter) error {
 // it returns ctx's cause and w is left mid-shutdown; package shutdown's
 // Close also closes hard and reports what was not delivered.
 func Shutdown(ctx context.Context, w AsyncWriter) error {
-	return drive(ctx, w.Shutdown)
+	return finish(ctx, w, true)
 }
 
-func drive(ctx context.Context, poll func(*Task) (Async[struct{}], error)) error {
-	_, err := BlockOn(ctx, poll)
-	return err
+// finish is BlockOn for PollFlush or Shutdown, without the method value
+// that would cost an allocation per call.
+func finish(ctx context.Context, w AsyncWriter, shutdown bool) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	p := getParker()
+	defer putParker(p)
+	for {
+		var r Async[struct{}]
+		var err error
+		if shutdown {
+			r, err = w.Shutdown(&p.task)
+		} else {
+			r, err = w.PollFlush(&p.task)
+		}
+		if err != nil || r.Ready {
+			return err
+		}
+		if err := p.park(ctx); err != nil {
+			return err
+		}
+	}
 }

@@ -52,12 +52,13 @@ func WriteBuf(t *Task, w AsyncWriter, b Buf) (Async[int], error) {
 }
 
 // BytesBuf is a [VectoredBuf] over byte slices. Create one with
-// [NewBytesBuf]; Reset reuses it without allocating. It never writes to the
-// slices it is given, nor to the slice that holds them.
+// [NewBytesBuf]; Reset reuses it, without allocating for up to four
+// chunks. It never writes to the slices it is given.
 type BytesBuf struct {
 	chunks    [][]byte // chunks[0][off:] is the current chunk, never empty unless all are
 	off       int
 	remaining int
+	small     [4][]byte // holds the chunks when they are few, so Reset does not allocate
 }
 
 var _ VectoredBuf = (*BytesBuf)(nil)
@@ -71,9 +72,11 @@ func NewBytesBuf(p ...[]byte) Buf {
 	return b
 }
 
-// Reset points b at the concatenation of p.
+// Reset points b at the concatenation of p. It copies the slice headers of
+// p (not the bytes), so the caller may reuse p itself at once.
 func (b *BytesBuf) Reset(p ...[]byte) {
-	b.chunks, b.off, b.remaining = p, 0, 0
+	clear(b.small[:])
+	b.chunks, b.off, b.remaining = append(b.small[:0], p...), 0, 0
 	for _, c := range p {
 		b.remaining += len(c)
 	}

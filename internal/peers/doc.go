@@ -1,0 +1,5 @@
+// Package peers holds the independent WebSocket peers that end-to-end tests
+// run against pollws: Node's ws package and headless Chromium, installed
+// from package.json by scripts/test (npm ci) and found with [Node] and
+// [Chromium].
+package peers
