@@ -21,6 +21,7 @@ const (
 	Cancelled
 )
 
+// String returns the result's name, such as "Completed".
 func (r StreamResult) String() string {
 	switch r {
 	case Completed:
@@ -95,6 +96,7 @@ type ProducerError struct {
 	Rule string // which rule was broken
 }
 
+// Error says which rule the producer broke.
 func (e *ProducerError) Error() string { return "asyncio: producer error: " + e.Rule }
 
 // Puller drives a [StreamProducer] for a consumer, checking the rules the
