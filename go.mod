@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	github.com/gobwas/ws v1.4.0
 	github.com/gorilla/websocket v1.5.3
+	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.45.0
 )
 
@@ -12,6 +13,4 @@ require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

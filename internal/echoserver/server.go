@@ -1,0 +1,290 @@
+// Package echoserver is the echo server of examples/echo and
+// examples/echo-gorilla, shared with the end-to-end tests so that they run
+// the very code the examples run.
+//
+// The server echoes every message with its opcode and the peer's close
+// code, serves a page that runs an echo in the browser at /, admits
+// connections through a [shutdown.Group], and drains gracefully.
+package echoserver
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/shutdown"
+	"github.com/pollws/pollws/wsconn"
+)
+
+//go:embed index.html
+var page []byte
+
+// Backend chooses the writer the echo runs on.
+type Backend int
+
+const (
+	// Pollws echoes on a [wsconn.Conn]: gobwas frames written through a
+	// ConnWriter, replies batched before each read blocks.
+	Pollws Backend = iota
+	// Gorilla echoes on a gorilla/websocket connection written through a
+	// [wsconn.GorillaWriter].
+	Gorilla
+)
+
+func (b Backend) String() string {
+	if b == Gorilla {
+		return "gorilla"
+	}
+	return "pollws"
+}
+
+// Config holds the server's settings; [Config.RegisterFlags] binds them to
+// the examples' flags.
+type Config struct {
+	Addr       string        // listen address; default 127.0.0.1:8080
+	TLS        bool          // serve HTTPS with a self-signed certificate made in memory
+	CertFile   string        // serve HTTPS with this certificate…
+	KeyFile    string        // …and key
+	MaxMessage int64         // largest message accepted; default 32 MiB
+	MaxConns   int           // most concurrent WebSocket connections; 0 means no limit
+	Drain      time.Duration // graceful-drain deadline; default 5 s
+	Backend    Backend
+	Logger     *slog.Logger // nil: slog.Default
+}
+
+// RegisterFlags defines the examples' flags on fs, bound to c's fields,
+// with the defaults above.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.BoolVar(&c.TLS, "tls", false, "serve HTTPS/WSS with a self-signed certificate made in memory")
+	fs.StringVar(&c.CertFile, "cert", "", "serve HTTPS/WSS with this certificate file (PEM; with -key)")
+	fs.StringVar(&c.KeyFile, "key", "", "the private key file (PEM) for -cert")
+	fs.Int64Var(&c.MaxMessage, "max-message", 32<<20, "largest message accepted, in bytes; larger ones are closed with 1009")
+	fs.IntVar(&c.MaxConns, "max-conns", 0, "most concurrent WebSocket connections (0: no limit); refused upgrades get 503")
+	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "graceful-drain deadline on SIGINT/SIGTERM")
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = 32 << 20
+	}
+	if c.Drain <= 0 {
+		c.Drain = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Stats counts what the server did; it is served as JSON at /stats.
+type Stats struct {
+	Open     int64 `json:"open"`
+	Accepted int64 `json:"accepted"`
+	Messages int64 `json:"messages"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// Server is the echo server. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	group    *shutdown.Group
+	upgrader websocket.Upgrader
+	open     atomic.Int64
+	accepted atomic.Int64
+	messages atomic.Int64
+	bytes    atomic.Int64
+}
+
+// New returns a server configured by cfg.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	s := &Server{cfg: cfg}
+	s.group = shutdown.NewGroup(&shutdown.GroupOptions{
+		Policy: shutdown.Limits{MaxConcurrent: cfg.MaxConns},
+		Logger: cfg.Logger,
+	})
+	s.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096} // gorilla's default CheckOrigin: same origin or none
+	return s
+}
+
+// Group returns the group that tracks the server's connections.
+func (s *Server) Group() *shutdown.Group { return s.group }
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{Open: s.open.Load(), Accepted: s.accepted.Load(), Messages: s.messages.Load(), Bytes: s.bytes.Load()}
+}
+
+// Handler returns the server's routes: the page at /, the echo at /ws and
+// the counters at /stats.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		st := s.Stats()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"open":%d,"accepted":%d,"messages":%d,"bytes":%d}`+"\n", st.Open, st.Accepted, st.Messages, st.Bytes)
+	})
+	echo := s.echoPollws
+	if s.cfg.Backend == Gorilla {
+		echo = s.echoGorilla
+	}
+	mux.Handle("/ws", s.group.Handler(http.HandlerFunc(echo)))
+	return mux
+}
+
+// track adds w to the group and counts it; the returned func ends it.
+func (s *Server) track(r *http.Request, w asyncio.AsyncWriter) (*shutdown.Member, func(error), error) {
+	m, err := s.group.Add(r.Context(), w, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.open.Add(1)
+	s.accepted.Add(1)
+	return m, func(err error) {
+		// Done closes the writer at once; finish its shutdown first so that
+		// the last replies and the answer to the peer's close go out. While
+		// the group drains it does that itself.
+		if m.Context().Err() == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+			shutdown.Close(ctx, w)
+			cancel()
+		}
+		s.open.Add(-1)
+		m.Done(ignoreNormalEnd(err))
+	}, nil
+}
+
+// closeTimeout bounds the graceful close of a connection whose handler
+// has finished.
+const closeTimeout = 5 * time.Second
+
+// ignoreNormalEnd maps the ways a connection normally ends to nil.
+func ignoreNormalEnd(err error) error {
+	var ce *wsconn.CloseError
+	if errors.As(err, &ce) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+// echoPollws echoes on a wsconn.Conn. Replies are queued without a flush:
+// the Conn flushes them before its next read blocks, so a burst of
+// pipelined messages is answered with one write.
+func (s *Server) echoPollws(w http.ResponseWriter, r *http.Request) {
+	c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{Options: wsconn.Options{MaxMessageSize: s.cfg.MaxMessage, Logger: s.cfg.Logger}})
+	if err != nil {
+		return // Upgrade answered the request
+	}
+	m, done, err := s.track(r, c)
+	if err != nil {
+		c.Close()
+		return
+	}
+	ctx := m.Context()
+	e := echoer{c: c}
+	var end error
+	for end == nil {
+		var rd io.Reader
+		if e.op, rd, end = c.NextMessage(ctx); end != nil {
+			break
+		}
+		if e.p, end = readAll(rd, e.p[:0]); end != nil {
+			break
+		}
+		_, end = asyncio.BlockOn(ctx, e.poll)
+		s.messages.Add(1)
+		s.bytes.Add(int64(len(e.p)))
+	}
+	done(end)
+}
+
+// echoer writes one reply; its poll method is reused for every message.
+type echoer struct {
+	c  *wsconn.Conn
+	op ws.OpCode
+	p  []byte
+}
+
+func (e *echoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
+	return e.c.PollWriteMessage(t, e.op, e.p)
+}
+
+// readAll appends r's bytes to buf, reusing its storage.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// echoGorilla echoes on gorilla/websocket, writing through a
+// GorillaWriter so that a slow client parks no write and holds a bounded
+// queue.
+func (s *Server) echoGorilla(w http.ResponseWriter, r *http.Request) {
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered the request
+	}
+	conn.SetReadLimit(s.cfg.MaxMessage)
+	gw := wsconn.NewGorillaWriter(conn, nil)
+	m, done, err := s.track(r, gw)
+	if err != nil {
+		gw.Close()
+		return
+	}
+	ctx := m.Context()
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) }) // a drain ends the blocked read
+	defer stop()
+	e := gorillaEchoer{w: gw}
+	var end error
+	for end == nil {
+		if e.typ, e.p, end = conn.ReadMessage(); end != nil {
+			if ctx.Err() != nil {
+				end = ctx.Err()
+			}
+			break
+		}
+		_, end = asyncio.BlockOn(ctx, e.poll)
+		s.messages.Add(1)
+		s.bytes.Add(int64(len(e.p)))
+	}
+	done(end)
+}
+
+type gorillaEchoer struct {
+	w   *wsconn.GorillaWriter
+	typ int
+	p   []byte
+}
+
+func (e *gorillaEchoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
+	return e.w.PollWriteMessage(t, e.typ, e.p)
+}
