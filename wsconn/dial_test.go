@@ -1,0 +1,187 @@
+package wsconn
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/gorilla/websocket"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
+)
+
+func connServerTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	s, _, err := wstest.Configs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func connClientTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	_, c, err := wstest.Configs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// connPeerServer starts a WebSocket echo server of another library; the
+// returned wait closes it and waits for its handlers.
+func connPeerServer(t *testing.T, lib string, tlsOn bool) (url string, wait func()) {
+	var handlers sync.WaitGroup
+	var h http.Handler
+	switch lib {
+	case "gorilla":
+		h = wstest.GorillaHandler(func(c *websocket.Conn) {
+			c.SetReadLimit(64 << 20)
+			for {
+				typ, p, err := c.ReadMessage()
+				if err != nil {
+					return
+				}
+				if err := c.WriteMessage(typ, p); err != nil {
+					return
+				}
+			}
+		})
+	case "gobwas":
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			conn, _, _, err := ws.UpgradeHTTP(r, w)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			for {
+				p, op, err := wsutil.ReadClientData(conn)
+				if err != nil {
+					return
+				}
+				if err := wsutil.WriteServerMessage(conn, op, p); err != nil {
+					return
+				}
+			}
+		})
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handlers.Add(1)
+		defer handlers.Done()
+		h.ServeHTTP(w, r)
+	}))
+	scheme := "ws"
+	if tlsOn {
+		srv.TLS = connServerTLS(t)
+		srv.StartTLS()
+		scheme = "wss"
+	} else {
+		srv.Start()
+	}
+	return scheme + "://" + srv.Listener.Addr().String(), func() {
+		srv.Close()
+		handlers.Wait()
+	}
+}
+
+// TestDialInterop runs the client side against gorilla and gobwas echo
+// servers, and against this package's own server, over TCP and TLS.
+func TestDialInterop(t *testing.T) {
+	for _, lib := range []string{"gorilla", "gobwas", "wsconn"} {
+		for _, tlsOn := range []bool{false, true} {
+			name := lib + "/ws"
+			if tlsOn {
+				name = lib + "/wss"
+			}
+			t.Run(name, func(t *testing.T) {
+				var url string
+				var wait func()
+				if lib == "wsconn" {
+					srv, w := connEchoServer(t, tlsOn, nil)
+					url, wait = strings.Replace(srv.URL, "http", "ws", 1), w
+				} else {
+					url, wait = connPeerServer(t, lib, tlsOn)
+				}
+				defer wait()
+				c, err := Dial(context.Background(), url, &DialOptions{TLSConfig: connClientTLS(t)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				connEchoRoundTrips(t, c)
+			})
+		}
+	}
+}
+
+// connEchoRoundTrips sends messages of every size and type through c to
+// an echo server and checks the echoes, then a fragmented message, a
+// ping, and the closing handshake.
+func connEchoRoundTrips(t *testing.T, c *Conn) {
+	t.Helper()
+	ctx := context.Background()
+	send := func(op ws.OpCode, p []byte) {
+		t.Helper()
+		if _, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
+			return c.PollWriteMessage(t, op, p)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(op ws.OpCode, want []byte) {
+		t.Helper()
+		gotOp, got, err := c.ReadMessage(ctx)
+		if err != nil || gotOp != op || !bytes.Equal(got, want) {
+			t.Fatalf("echo of a %d-byte message of type %v = type %v, %d bytes, %v", len(want), op, gotOp, len(got), err)
+		}
+	}
+	for _, n := range connSizes {
+		for _, op := range []ws.OpCode{ws.OpText, ws.OpBinary} {
+			if n == 16<<20 && op == ws.OpText {
+				continue
+			}
+			p := connPayload(n, op == ws.OpText)
+			send(op, p)
+			expect(op, p)
+		}
+	}
+
+	send(ws.OpPing, []byte("ping"))
+	m := c.MessageWriter(ws.OpText)
+	want := connPayload(200_000, true)
+	if err := asyncio.WriteAll(ctx, m, want); err != nil {
+		t.Fatal(err)
+	}
+	if err := asyncio.Shutdown(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	expect(ws.OpText, want)
+
+	if err := asyncio.Shutdown(ctx, c); err != nil {
+		t.Fatalf("Shutdown = %v", err)
+	}
+	if code := c.CloseCode(); code != ws.StatusNormalClosure {
+		t.Errorf("CloseCode = %d, want the server's answer 1000", code)
+	}
+	if _, _, err := c.ReadMessage(ctx); !errors.As(err, new(*CloseError)) {
+		t.Errorf("ReadMessage after Shutdown = %v, want *CloseError", err)
+	}
+}
+
+func TestDialFails(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	if c, err := Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil); err == nil {
+		c.Close()
+		t.Fatal("Dial to a server that is not a WebSocket server succeeded")
+	}
+}

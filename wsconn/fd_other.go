@@ -1,0 +1,14 @@
+//go:build !linux
+
+package wsconn
+
+import "syscall"
+
+// cwRawSupported reports whether a ConnWriter may write to a socket's file
+// descriptor itself. Where it may not, every connection is written with a
+// flush goroutine that calls its Write.
+const cwRawSupported = false
+
+func cwWritev(fd uintptr, v [][]byte) (int, syscall.Errno) {
+	panic("wsconn: writev is not supported on this system")
+}

@@ -1,0 +1,397 @@
+package wsconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+
+	"github.com/pollws/pollws/asyncio"
+)
+
+// A Conn is a sink for a Pump too, through MessageSinkOf.
+var _ TypedMessageWriter[ws.OpCode] = (*Conn)(nil)
+
+// pumpProducer gives total numbered messages of size bytes, as many per
+// poll as the destination takes, and records every poll.
+type pumpProducer struct {
+	total, size int
+
+	mu    sync.Mutex
+	given int
+	polls []pumpPoll
+}
+
+type pumpPoll struct {
+	capacity int // -1: unknown
+	finish   bool
+}
+
+func pumpMessage(i, size int) []byte {
+	p := fmt.Appendf(nil, "m%06d", i)
+	for len(p) < size {
+		p = append(p, '.')
+	}
+	return p
+}
+
+func (p *pumpProducer) PollProduce(_ *asyncio.Task, dst *asyncio.Destination[[]byte], finish bool) (asyncio.Async[asyncio.StreamResult], error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, known := dst.Remaining()
+	if !known {
+		n = -1
+	}
+	p.polls = append(p.polls, pumpPoll{n, finish})
+	for ; (!known || n > 0) && p.given < p.total; n-- {
+		dst.Write(pumpMessage(p.given, p.size))
+		p.given++
+	}
+	if p.given == p.total {
+		return asyncio.Ready(asyncio.Dropped), nil
+	}
+	return asyncio.Ready(asyncio.Completed), nil
+}
+
+func (p *pumpProducer) stats() (given int, polls []pumpPoll) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.given, slices.Clone(p.polls)
+}
+
+// pumpWant returns the messages a pumpProducer gives, as strings.
+func pumpWant(total, size int) []string {
+	want := make([]string, total)
+	for i := range want {
+		want[i] = string(pumpMessage(i, size))
+	}
+	return want
+}
+
+func TestPumpDeliversInOrder(t *testing.T) {
+	const total, size = 2000, 200
+	for _, tc := range []struct {
+		name string
+		tls  bool
+		typ  int
+	}{
+		{"tcp/binary", false, websocket.BinaryMessage},
+		{"tls/text", true, websocket.TextMessage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newGWServer(t, tc.tls)
+			client, _, server := s.dialGorilla(t)
+			w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: 8 << 10, ReadClose: true})
+			defer w.Close()
+			types := make(chan int, total)
+			res := make(chan gwReadResult, 1)
+			go func() {
+				var r gwReadResult
+				for {
+					typ, p, err := client.ReadMessage()
+					if err != nil {
+						r.err = err
+						res <- r
+						return
+					}
+					types <- typ
+					r.got = append(r.got, string(p))
+				}
+			}()
+			prod := &pumpProducer{total: total, size: size}
+			pump := NewPump(prod, MessageSinkOf(w, tc.typ), nil)
+			ctx := gwCtx(t)
+			gwNoError(t, pump.Run(ctx), "Run")
+			if q := w.Queued(); q != 0 {
+				t.Errorf("Queued %d after Run: the pump returned before the sink flushed", q)
+			}
+			gwNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
+			(<-res).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+			close(types)
+			for typ := range types {
+				if typ != tc.typ {
+					t.Fatalf("message type %d, want %d", typ, tc.typ)
+				}
+			}
+			if r, err := pump.Poll(nil); err != nil || !r.Ready {
+				t.Errorf("Poll after the end = %+v, %v; want Ready", r, err)
+			}
+		})
+	}
+}
+
+func TestPumpStalledClientStopsPulling(t *testing.T) {
+	t.Run("pipe", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			const (
+				total, size = 100, 100
+				budget      = 1000
+				batch       = 4
+			)
+			server, client := gwPipe(t) // the client does not read yet
+			w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: budget, ReadClose: true})
+			defer w.Close()
+			prod := &pumpProducer{total: total, size: size}
+			pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), &PumpOptions{Batch: batch})
+			ran := make(chan error, 1)
+			go func() { ran <- pump.Run(context.Background()) }()
+
+			synctest.Wait()
+			given, polls := prod.stats()
+			// The queue holds budget/size messages, the one being written
+			// included; the pump holds the rest of its last pull.
+			if bound := budget/size + batch; given > bound || given < budget/size {
+				t.Fatalf("producer gave %d messages to a stalled client, want %d to %d", given, budget/size, bound)
+			}
+			synctest.Wait()
+			if again, pollsAgain := prod.stats(); again != given || len(pollsAgain) != len(polls) {
+				t.Fatalf("producer polled while the client is stalled: %d messages in %d polls, then %d in %d", given, len(polls), again, len(pollsAgain))
+			}
+
+			read := gwReadInBackground(client)
+			gwNoError(t, <-ran, "Run")
+			gwNoError(t, asyncio.Shutdown(context.Background(), w), "Shutdown")
+			(<-read).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+		})
+	})
+
+	t.Run("tcp", func(t *testing.T) {
+		const (
+			total, size = 4000, 1 << 10
+			budget      = 4 << 10
+			batch       = 4
+			// What may be in flight beyond the queue and the pump: the
+			// server's send buffer, the client's receive buffer (the
+			// kernel doubles both) and the client's read buffer, with a
+			// margin of as much again for the kernel's accounting. The
+			// producer would give 4000.
+			inFlight = 2 * (2*gwSockSend + 2*gwSockRecv + 4096) / size
+			bound    = budget/size + batch + inFlight
+		)
+		s := newGWServer(t, false)
+		client, _, server := s.dialGorilla(t)
+		w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: budget, ReadClose: true})
+		defer w.Close()
+		prod := &pumpProducer{total: total, size: size}
+		pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), &PumpOptions{Batch: batch})
+
+		woken := make(chan struct{}, 1)
+		task := asyncio.NewTask(func() {
+			select {
+			case woken <- struct{}{}:
+			default:
+			}
+		})
+		var received atomic.Int64
+		poll := func() bool {
+			t.Helper()
+			r, err := pump.Poll(task)
+			gwNoError(t, err, "Poll")
+			given, _ := prod.stats()
+			if d := int64(given) - received.Load(); !r.Ready && d > bound {
+				t.Fatalf("producer gave %d messages more than the client received, want at most %d", d, bound)
+			}
+			return r.Ready
+		}
+		if poll() { // the client does not read yet
+			t.Fatal("pump finished with a stalled client")
+		}
+
+		res := make(chan gwReadResult, 1)
+		go func() {
+			var r gwReadResult
+			for {
+				_, p, err := client.ReadMessage()
+				if err != nil {
+					r.err = err
+					res <- r
+					return
+				}
+				r.got = append(r.got, string(p))
+				received.Add(1)
+			}
+		}()
+		ctx := gwCtx(t)
+		for !poll() {
+			select {
+			case <-woken:
+			case <-ctx.Done():
+				t.Fatal("pump not woken")
+			}
+		}
+		gwNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
+		(<-res).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+	})
+}
+
+func TestPumpProbesFullSink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			total, size = 30, 100
+			budget      = 1000
+			batch       = 10
+		)
+		server, client := gwPipe(t)
+		w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: budget, ReadClose: true})
+		defer w.Close()
+		prod := &pumpProducer{total: total, size: size}
+		pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), &PumpOptions{Batch: batch})
+		ran := make(chan error, 1)
+		go func() { ran <- pump.Run(context.Background()) }()
+		synctest.Wait()
+		given, polls := prod.stats()
+		want := []pumpPoll{{batch, false}, {0, false}} // a pull, then a probe of the full sink
+		if given != batch || !slices.Equal(polls, want) {
+			t.Fatalf("with a stalled client the producer gave %d messages in polls %+v, want %d in %+v", given, polls, batch, want)
+		}
+		read := gwReadInBackground(client)
+		gwNoError(t, <-ran, "Run")
+		_, polls = prod.stats()
+		for i, p := range polls {
+			if p.capacity != 0 && p.capacity != batch {
+				t.Errorf("poll %d asked for %d messages, want %d or a probe", i, p.capacity, batch)
+			}
+		}
+		gwNoError(t, asyncio.Shutdown(context.Background(), w), "Shutdown")
+		(<-read).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+	})
+}
+
+// pumpScript plays one scripted answer per poll, and fails when polled
+// past its script.
+type pumpScript struct {
+	steps []pumpStep
+	polls int
+}
+
+type pumpStep struct {
+	write []string
+	res   asyncio.Async[asyncio.StreamResult]
+}
+
+func (s *pumpScript) PollProduce(_ *asyncio.Task, dst *asyncio.Destination[[]byte], _ bool) (asyncio.Async[asyncio.StreamResult], error) {
+	if s.polls == len(s.steps) {
+		return asyncio.NotReady[asyncio.StreamResult](), errors.New("polled past the script")
+	}
+	st := s.steps[s.polls]
+	s.polls++
+	for _, m := range st.write {
+		dst.Write([]byte(m))
+	}
+	return st.res, nil
+}
+
+func TestPumpProducerErrors(t *testing.T) {
+	var (
+		completed = asyncio.Ready(asyncio.Completed)
+		cancelled = asyncio.Ready(asyncio.Cancelled)
+		notReady  = asyncio.NotReady[asyncio.StreamResult]()
+		first     = pumpStep{write: []string{"a", "b"}, res: completed}
+	)
+	for _, tc := range []struct {
+		name string
+		bad  pumpStep
+	}{
+		{"NotReady after writing", pumpStep{write: []string{"c"}, res: notReady}},
+		{"Completed with no items", pumpStep{res: completed}},
+		{"Cancelled without finish", pumpStep{res: cancelled}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newGWServer(t, false)
+			client, _, server := s.dialGorilla(t)
+			w := NewGorillaWriter(server, &GorillaOptions{ReadClose: true})
+			defer w.Close()
+			read := gwReadInBackground(client)
+			prod := &pumpScript{steps: []pumpStep{first, tc.bad}}
+			pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), nil)
+			ctx := gwCtx(t)
+			err := pump.Run(ctx)
+			var pe *asyncio.ProducerError
+			if !errors.As(err, &pe) || !strings.HasPrefix(err.Error(), "wsconn: pump: ") {
+				t.Fatalf("Run with a producer that breaks rule G: %v, want a wrapped *asyncio.ProducerError", err)
+			}
+			for range 2 {
+				if _, again := pump.Poll(nil); again != err {
+					t.Fatalf("Poll after %v: %v, want the same error", err, again)
+				}
+			}
+			if prod.polls != 2 {
+				t.Errorf("producer polled %d times, want 2 (none after the error)", prod.polls)
+			}
+			gwNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
+			(<-read).check(t, []string{"a", "b"}, websocket.CloseNormalClosure)
+		})
+	}
+}
+
+// pumpIdle has nothing to give until it is asked to finish.
+type pumpIdle struct {
+	mu       sync.Mutex
+	polls    int
+	finished bool
+}
+
+func (p *pumpIdle) PollProduce(_ *asyncio.Task, _ *asyncio.Destination[[]byte], finish bool) (asyncio.Async[asyncio.StreamResult], error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.polls++
+	if finish {
+		p.finished = true
+		return asyncio.Ready(asyncio.Cancelled), nil
+	}
+	return asyncio.NotReady[asyncio.StreamResult](), nil
+}
+
+func TestPumpFinish(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		server, _ := gwPipe(t)
+		w := NewGorillaWriter(server, nil)
+		defer w.Close()
+		prod := &pumpIdle{}
+		pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), nil)
+		ran := make(chan error, 1)
+		go func() { ran <- pump.Run(context.Background()) }()
+		synctest.Wait()
+		select {
+		case err := <-ran:
+			t.Fatalf("Run returned %v before Finish, with an idle producer", err)
+		default:
+		}
+		pump.Finish()
+		synctest.Wait() // no time passes: Finish wakes the pump, which ends at once
+		select {
+		case err := <-ran:
+			gwNoError(t, err, "Run after Finish")
+		default:
+			t.Fatal("Run still running after Finish")
+		}
+		prod.mu.Lock()
+		defer prod.mu.Unlock()
+		if !prod.finished || prod.polls != 2 {
+			t.Errorf("producer polled %d times, finish seen %v; want 2 polls, the second finishing", prod.polls, prod.finished)
+		}
+	})
+}
+
+func TestPumpFinishBeforeRun(t *testing.T) {
+	s := newGWServer(t, false)
+	_, _, server := s.dialGorilla(t)
+	w := NewGorillaWriter(server, nil)
+	defer w.Close()
+	prod := &pumpProducer{total: 10, size: 10}
+	pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), nil)
+	pump.Finish()
+	gwNoError(t, pump.Run(gwCtx(t)), "Run")
+	given, polls := prod.stats()
+	if given != 10 || len(polls) != 1 || !polls[0].finish {
+		t.Errorf("producer gave %d messages in polls %+v; want 10 in one finishing poll", given, polls)
+	}
+}

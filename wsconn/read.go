@@ -1,0 +1,467 @@
+package wsconn
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/pollws/pollws/asyncio"
+)
+
+// connReader is the state of a Conn's read side. Whoever holds the Conn's
+// rsem owns it.
+type connReader struct {
+	br      *bufio.Reader
+	pre     []byte          // bytes read past the opening handshake, read first
+	ctx     context.Context // of the read in progress
+	op      ws.OpCode       // type of the message being read; 0 between messages
+	fin     bool            // the current frame is the message's last
+	remain  int64           // payload bytes left in the current frame
+	masked  bool
+	mask    [4]byte
+	maskOff int
+	size    int64 // payload bytes of the message, counting the current frame whole
+	utf8    connUTF8
+	err     error // sticky
+	ctl     [ws.MaxControlFramePayloadSize]byte
+}
+
+// connSource is what the read buffer reads from: the bytes left from the
+// handshake, then the connection. Before a read waits on the socket it
+// starts sending pending writes, so that replies to everything read so far
+// go out together.
+type connSource struct{ c *Conn }
+
+func (s connSource) Read(p []byte) (int, error) {
+	rd := &s.c.rd
+	if len(rd.pre) > 0 {
+		n := copy(p, rd.pre)
+		if rd.pre = rd.pre[n:]; len(rd.pre) == 0 {
+			rd.pre = nil
+		}
+		return n, nil
+	}
+	s.c.w.cwKick()
+	return s.c.conn.Read(p)
+}
+
+// connMessage is the reader of the message NextMessage returned.
+type connMessage struct{ c *Conn }
+
+// connPast is a read deadline that has passed: it wakes a blocked read.
+var connPast = time.Unix(1, 0)
+
+// NextMessage waits for the next message from the peer and returns its
+// type (ws.OpText or ws.OpBinary) and a reader of its payload, valid until
+// the next call of NextMessage or ReadMessage. Whatever the previous
+// message's reader left unread is dropped. Pending writes are flushed
+// before the read waits on the socket; pings are answered and control
+// frames handled on the way.
+//
+// ctx bounds the wait and the reads of the returned reader; when it ends,
+// the read in progress returns ctx's cause and the connection stays
+// usable. When the peer closes the connection, NextMessage returns a
+// *[CloseError] (after answering the peer's close frame); on bad input it
+// closes the connection with the matching status code and returns an
+// error that wraps [ErrProtocol], [ErrInvalidUTF8] or [ErrMessageTooBig].
+// Errors other than ctx's are sticky.
+//
+// One goroutine at a time may read.
+func (c *Conn) NextMessage(ctx context.Context) (op ws.OpCode, r io.Reader, err error) {
+	if err := c.acquireRead(ctx); err != nil {
+		return 0, nil, err
+	}
+	defer c.releaseRead()
+	c.rd.ctx = ctx
+	stop := c.watchRead(ctx)
+	op, err = c.nextLocked()
+	if err = c.endRead(ctx, stop, err); err != nil {
+		return 0, nil, err
+	}
+	return op, &c.msg, nil
+}
+
+// ReadMessage waits for the next message from the peer and returns its
+// type and payload, as [Conn.NextMessage] does.
+func (c *Conn) ReadMessage(ctx context.Context) (ws.OpCode, []byte, error) {
+	if err := c.acquireRead(ctx); err != nil {
+		return 0, nil, err
+	}
+	defer c.releaseRead()
+	c.rd.ctx = ctx
+	stop := c.watchRead(ctx)
+	op, err := c.nextLocked()
+	var data []byte
+	for err == nil {
+		if len(data) == cap(data) && c.rd.remain > 0 {
+			data = slices.Grow(data, int(c.rd.remain))
+		}
+		n, rerr := c.readLocked(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if rerr == io.EOF {
+			break
+		}
+		err = rerr
+	}
+	if err = c.endRead(ctx, stop, err); err != nil {
+		return 0, nil, err
+	}
+	return op, data, nil
+}
+
+// Read reads the message's payload; it returns io.EOF at its end.
+func (m *connMessage) Read(p []byte) (int, error) {
+	c := m.c
+	if err := c.acquireRead(context.Background()); err != nil {
+		return 0, err
+	}
+	defer c.releaseRead()
+	ctx := c.rd.ctx
+	stop := c.watchRead(ctx)
+	n, err := c.readLocked(p)
+	if err == io.EOF {
+		c.endRead(ctx, stop, nil)
+		return n, io.EOF
+	}
+	return n, c.endRead(ctx, stop, err)
+}
+
+func (c *Conn) acquireRead(ctx context.Context) error {
+	select {
+	case c.rsem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.rsem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (c *Conn) releaseRead() { <-c.rsem }
+
+// watchRead arranges for ctx's end to wake a blocked read with a read
+// deadline. The returned stop, nil when ctx never ends, reports whether
+// ctx ended the read, and clears the deadline then.
+func (c *Conn) watchRead(ctx context.Context) (stop func() bool) {
+	if ctx == nil || ctx.Done() == nil {
+		return nil
+	}
+	fired := make(chan struct{})
+	stopf := context.AfterFunc(ctx, func() {
+		_ = c.conn.SetReadDeadline(connPast)
+		close(fired)
+	})
+	return func() bool {
+		if stopf() {
+			return false
+		}
+		<-fired
+		_ = c.conn.SetReadDeadline(time.Time{})
+		return true
+	}
+}
+
+// endRead returns what a read that ended with err returns: nil, the
+// sticky error, ctx's cause when ctx ended the read (the connection stays
+// usable: nothing was consumed but whole frames and payload returned), or
+// else the I/O error, which ends the connection.
+func (c *Conn) endRead(ctx context.Context, stop func() bool, err error) error {
+	cancelled := stop != nil && stop()
+	switch {
+	case err == nil:
+		return nil
+	case c.rd.err != nil:
+		return c.rd.err
+	case cancelled && ctx.Err() != nil:
+		return context.Cause(ctx)
+	}
+	return c.readFailed(err)
+}
+
+// nextLocked drops the rest of the message being read, then reads frames
+// until a data message begins, and returns its type.
+func (c *Conn) nextLocked() (ws.OpCode, error) {
+	rd := &c.rd
+	if rd.err != nil {
+		return 0, rd.err
+	}
+	if rd.br == nil {
+		rd.br = bufio.NewReaderSize(connSource{c}, connReadBufferSize)
+	}
+	for rd.op != 0 {
+		switch {
+		case rd.remain > 0:
+			n, err := rd.br.Discard(int(min(rd.remain, 1<<30)))
+			rd.remain -= int64(n)
+			if err != nil {
+				return 0, err
+			}
+		case rd.fin:
+			rd.op = 0
+		default:
+			if err := c.frameLocked(true); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := c.frameLocked(false); err != nil {
+		return 0, err
+	}
+	return rd.op, nil
+}
+
+// readLocked reads payload of the message being read into p.
+func (c *Conn) readLocked(p []byte) (int, error) {
+	rd := &c.rd
+	for {
+		switch {
+		case rd.err != nil:
+			return 0, rd.err
+		case rd.op == 0:
+			return 0, io.EOF
+		case rd.remain == 0 && rd.fin:
+			if rd.op == ws.OpText && !rd.utf8.done() {
+				return 0, c.fail(ws.StatusInvalidFramePayloadData, fmt.Errorf("%w in a text message: it ends inside a character", ErrInvalidUTF8))
+			}
+			rd.op = 0
+			return 0, io.EOF
+		case rd.remain == 0:
+			if err := c.frameLocked(true); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF // io.EOF here is the message's end
+				}
+				return 0, err
+			}
+			continue
+		case len(p) == 0:
+			return 0, nil
+		}
+		q := p[:min(int64(len(p)), rd.remain)]
+		n, err := rd.br.Read(q)
+		if n > 0 {
+			q = q[:n]
+			if rd.masked {
+				ws.Cipher(q, rd.mask, rd.maskOff)
+			}
+			rd.maskOff += n
+			rd.remain -= int64(n)
+			if rd.op == ws.OpText && !rd.utf8.write(q) {
+				return 0, c.fail(ws.StatusInvalidFramePayloadData, fmt.Errorf("%w in a text message", ErrInvalidUTF8))
+			}
+			return n, nil
+		}
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+}
+
+// frameLocked reads frames until a data frame and makes it the current
+// one: a continuation when cont is set, the start of a message otherwise.
+// It handles control frames on the way. It reads a header only when the
+// whole of it is buffered, so a read woken by ctx consumes nothing.
+func (c *Conn) frameLocked(cont bool) error {
+	rd := &c.rd
+	for {
+		h, hn, err := c.peekHeader()
+		if err != nil {
+			return err
+		}
+		if err := c.checkHeader(h, cont); err != nil {
+			return err
+		}
+		if h.OpCode.IsControl() {
+			b, err := rd.br.Peek(hn + int(h.Length))
+			if err != nil {
+				return err
+			}
+			p := rd.ctl[:copy(rd.ctl[:], b[hn:])]
+			_, _ = rd.br.Discard(len(b))
+			if h.Masked {
+				ws.Cipher(p, h.Mask, 0)
+			}
+			if err := c.controlLocked(h.OpCode, p); err != nil {
+				return err
+			}
+			continue
+		}
+		_, _ = rd.br.Discard(hn)
+		if !cont {
+			rd.op, rd.size = h.OpCode, 0
+			rd.utf8.reset()
+		}
+		rd.size += h.Length
+		rd.fin, rd.remain, rd.masked, rd.mask, rd.maskOff = h.Fin, h.Length, h.Masked, h.Mask, 0
+		return nil
+	}
+}
+
+// peekHeader parses the frame header at the start of the read buffer
+// without consuming it, and returns its length.
+func (c *Conn) peekHeader() (h ws.Header, n int, err error) {
+	br := c.rd.br
+	b, err := br.Peek(2)
+	if err != nil {
+		return h, 0, err
+	}
+	n = 2
+	switch b[1] & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b[1]&0x80 != 0 {
+		n += 4
+	}
+	if b, err = br.Peek(n); err != nil {
+		return h, 0, err
+	}
+	h.Fin = b[0]&0x80 != 0
+	h.Rsv = b[0] >> 4 & 0x7
+	h.OpCode = ws.OpCode(b[0] & 0x0f)
+	k := 2
+	switch l := b[1] & 0x7f; l {
+	case 126:
+		h.Length, k = int64(binary.BigEndian.Uint16(b[2:])), 4
+	case 127:
+		u := binary.BigEndian.Uint64(b[2:])
+		if u>>63 != 0 {
+			return h, 0, c.fail(ws.StatusProtocolError, fmt.Errorf("%w: a frame length with the most significant bit set", ErrProtocol))
+		}
+		h.Length, k = int64(u), 10
+	default:
+		h.Length = int64(l)
+	}
+	if b[1]&0x80 != 0 {
+		h.Masked = true
+		copy(h.Mask[:], b[k:])
+	}
+	return h, n, nil
+}
+
+// checkHeader fails the connection when h breaks the protocol or the size
+// limit; cont tells whether a continuation frame is expected.
+func (c *Conn) checkHeader(h ws.Header, cont bool) error {
+	var why string
+	switch {
+	case h.Rsv != 0:
+		why = fmt.Sprintf("reserved bits %#x set without an extension", h.Rsv)
+	case h.OpCode.IsReserved():
+		why = fmt.Sprintf("reserved opcode %#x", byte(h.OpCode))
+	case h.OpCode.IsControl() && !h.Fin:
+		why = "a fragmented control frame"
+	case h.OpCode.IsControl() && h.Length > ws.MaxControlFramePayloadSize:
+		why = fmt.Sprintf("a control frame of %d bytes", h.Length)
+	case !c.client && !h.Masked:
+		why = "an unmasked frame from a client"
+	case c.client && h.Masked:
+		why = "a masked frame from a server"
+	case h.OpCode.IsControl():
+	case cont && h.OpCode != ws.OpContinuation:
+		why = "a new data frame inside a fragmented message"
+	case !cont && h.OpCode == ws.OpContinuation:
+		why = "a continuation frame with no message to continue"
+	default:
+		size := h.Length
+		if cont {
+			size += c.rd.size
+		}
+		if size > c.maxMessage {
+			return c.fail(ws.StatusMessageTooBig, fmt.Errorf("%w: more than %d bytes", ErrMessageTooBig, c.maxMessage))
+		}
+	}
+	if why != "" {
+		return c.fail(ws.StatusProtocolError, fmt.Errorf("%w: %s", ErrProtocol, why))
+	}
+	return nil
+}
+
+// controlLocked handles a control frame with payload p.
+func (c *Conn) controlLocked(op ws.OpCode, p []byte) error {
+	switch op {
+	case ws.OpPing:
+		c.pong(p)
+	case ws.OpClose:
+		return c.peerClose(p)
+	}
+	return nil
+}
+
+// pong answers a ping with payload p. The pong passes a full buffer when
+// nothing else does; otherwise the read waits for room, so that pings
+// from a peer that reads nothing hold the reader back too. A write error
+// is left for the writes to report.
+func (c *Conn) pong(p []byte) {
+	one := [1][]byte{p}
+	r, err := c.pollFrame(nil, cwSlotReader, true, ws.OpPong, one[:], nil)
+	if r.Ready || err != nil {
+		return
+	}
+	ctx := c.rd.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	_, _ = asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
+		return c.pollFrame(t, cwSlotReader, true, ws.OpPong, one[:], nil)
+	})
+}
+
+// connUTF8 checks that a text message is valid UTF-8 as it is read, a
+// piece at a time: a character may be split across pieces.
+type connUTF8 struct {
+	part [utf8.UTFMax]byte // the start of a character split across pieces
+	n    int
+}
+
+func (u *connUTF8) reset() { u.n = 0 }
+
+// done reports whether the text so far ends at a character boundary.
+func (u *connUTF8) done() bool { return u.n == 0 }
+
+// write reports whether p continues valid UTF-8 text.
+func (u *connUTF8) write(p []byte) bool {
+	if u.n > 0 {
+		for len(p) > 0 && !utf8.FullRune(u.part[:u.n]) {
+			u.part[u.n] = p[0]
+			u.n++
+			p = p[1:]
+		}
+		if !utf8.FullRune(u.part[:u.n]) {
+			return true
+		}
+		if r, size := utf8.DecodeRune(u.part[:u.n]); r == utf8.RuneError && size <= 1 {
+			return false
+		}
+		u.n = 0
+	}
+	tail := 0
+	for i := len(p) - 1; i >= 0 && i > len(p)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				tail = len(p) - i
+			}
+			break
+		}
+	}
+	if !utf8.Valid(p[:len(p)-tail]) {
+		return false
+	}
+	u.n = copy(u.part[:], p[len(p)-tail:])
+	return true
+}
+
+// errConnEOF is the read error when the connection ends without a close
+// frame.
+var errConnEOF = fmt.Errorf("wsconn: the connection ended without a close frame: %w", io.ErrUnexpectedEOF)
