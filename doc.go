@@ -17,6 +17,11 @@
 //     readers).
 //   - wsconn: writers over net.Conn and TLS, WebSocket connections framed
 //     with gobwas/ws, and the same contract for gorilla/websocket.
+//   - shutdown: a close that flushes first and reports what it could not
+//     deliver, and a Group that admits, expires and drains a server's
+//     connections when http.Server.Shutdown runs.
+//
+// examples/echo is the place to start: go run ./examples/echo.
 //
 // This package itself holds no code: import the packages above.
 package pollws
