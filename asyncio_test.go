@@ -4,10 +4,18 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/gorilla/websocket"
+
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/shutdown"
+	"github.com/pollws/pollws/wsconn"
 )
 
 // chunks produces fixed-size chunks of a payload.
@@ -70,5 +78,57 @@ func TestProducerThroughPipe(t *testing.T) {
 	}
 	if err := <-errc; err != nil {
 		t.Fatalf("writer: %v", err)
+	}
+}
+
+// TestPumpIntoConnThenClose runs the packages together over real TCP: a
+// producer is pumped into a wsconn.Conn as messages, shutdown.Close sends
+// the close frame after every message, and a gorilla client receives them
+// all, in order, then close 1000.
+func TestPumpIntoConnThenClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 20_000)
+	errc := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrade(w, r, nil)
+		if err != nil {
+			errc <- err
+			return
+		}
+		p := wsconn.NewPump(&chunks{rest: payload, size: 1000}, wsconn.MessageSinkOf[ws.OpCode](c, ws.OpBinary), nil)
+		if err := p.Run(ctx); err != nil {
+			errc <- err
+			c.Close()
+			return
+		}
+		errc <- shutdown.Close(ctx, c)
+	}))
+	defer srv.Close()
+
+	client, _, err := websocket.DefaultDialer.DialContext(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var got []byte
+	for {
+		_, m, err := client.ReadMessage()
+		if websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		if len(m) != 1000 {
+			t.Fatalf("message of %d bytes; want the producer's 1000-byte chunks", len(m))
+		}
+		got = append(got, m...)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("client got %d bytes; want the %d produced, in order", len(got), len(payload))
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("server: %v", err)
 	}
 }
