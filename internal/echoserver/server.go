@@ -159,10 +159,11 @@ func (s *Server) track(r *http.Request, w asyncio.AsyncWriter) (*shutdown.Member
 	s.open.Add(1)
 	s.accepted.Add(1)
 	return m, func(err error) {
-		// Done closes the writer at once; finish its shutdown first so that
-		// the last replies and the answer to the peer's close go out. While
-		// the group drains it does that itself.
-		if m.Context().Err() == nil {
+		// Done closes the writer at once; when the peer closed politely,
+		// finish the writer's shutdown first so that the last replies and
+		// the answer to its close go out. A peer that vanished cannot take
+		// them, and while the group drains it does that itself.
+		if peerClosed(err) && m.Context().Err() == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 			shutdown.Close(ctx, w)
 			cancel()
@@ -175,6 +176,13 @@ func (s *Server) track(r *http.Request, w asyncio.AsyncWriter) (*shutdown.Member
 // closeTimeout bounds the graceful close of a connection whose handler
 // has finished.
 const closeTimeout = 5 * time.Second
+
+// peerClosed reports whether err is the peer's close frame.
+func peerClosed(err error) bool {
+	var ce *wsconn.CloseError
+	var ge *websocket.CloseError
+	return errors.As(err, &ce) || errors.As(err, &ge)
+}
 
 // ignoreNormalEnd maps the ways a connection normally ends to nil.
 func ignoreNormalEnd(err error) error {
