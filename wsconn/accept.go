@@ -1,8 +1,10 @@
 package wsconn
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -58,7 +60,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, 
 	if len(o.Protocols) > 0 {
 		u.Protocol = func(p string) bool { return slices.Contains(o.Protocols, p) }
 	}
-	conn, rw, hs, err := u.Upgrade(r, w)
+	conn, rw, hs, err := connUpgrade(u, r, w)
 	if err != nil {
 		if conn != nil {
 			conn.Close()
@@ -73,6 +75,38 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, 
 	c := newConn(conn, pre, &o.Options, false)
 	c.subprotocol = hs.Protocol
 	return c, nil
+}
+
+// connUpgrade runs u.Upgrade on a goroutine of its own and waits for it.
+// The hijack and the response take more stack than a read loop does: run
+// on the handler's goroutine, they would grow its stack (to 8 KiB behind
+// an http.ServeMux), and a goroutine keeps its stack for as long as it
+// uses more than a quarter of it, so every idle connection would pay for
+// the handshake it made once.
+func connUpgrade(u ws.HTTPUpgrader, r *http.Request, w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, ws.Handshake, error) {
+	type result struct {
+		conn  net.Conn
+		rw    *bufio.ReadWriter
+		hs    ws.Handshake
+		err   error
+		panic any
+	}
+	done := make(chan result, 1)
+	go func() {
+		var x result
+		defer func() {
+			// A panic is raised again on the handler's goroutine, where
+			// net/http's recovery for the handler applies.
+			x.panic = recover()
+			done <- x
+		}()
+		x.conn, x.rw, x.hs, x.err = u.Upgrade(r, w)
+	}()
+	x := <-done
+	if x.panic != nil {
+		panic(x.panic)
+	}
+	return x.conn, x.rw, x.hs, x.err
 }
 
 // connHasToken reports whether the comma-separated header key holds

@@ -137,11 +137,9 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			c.stage = connShutWait
 			if !c.peerClosed {
 				c.closeTimer = time.AfterFunc(c.closeTimeout, c.closeTimedOut)
-				select {
-				case c.rsem <- struct{}{}: // no read in progress: read here
+				if c.tryAcquireRead() { // no read in progress: read here
 					c.wg.Add(1)
 					go c.drainForClose()
-				default:
 				}
 			}
 

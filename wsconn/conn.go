@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -17,7 +18,7 @@ import (
 const (
 	connDefaultMaxMessageSize = 32 << 20
 	connDefaultCloseTimeout   = 5 * time.Second
-	connReadBufferSize        = 4096
+	connReadBufferSize        = 8192
 )
 
 // Errors of a [Conn]. Match them with [errors.Is]; the errors returned
@@ -75,7 +76,9 @@ const (
 
 // Conn is a WebSocket connection, server or client side, whose frames are
 // written into a [ConnWriter] and read from the connection with a small
-// buffer.
+// buffer. Over a TCP or Unix socket the read buffer is held only while
+// bytes are to be read: a Conn that waits for the next message holds
+// none.
 //
 // Writes never block: [Conn.PollWriteMessage] and the other writes answer
 // NotReady when the writer's buffer is full. Reads block:
@@ -96,7 +99,6 @@ type Conn struct {
 	shutBegan     bool // Shutdown was called: data writes fail
 	closeQueued   bool // a close frame is queued: nothing more may be written
 	mw            *MessageWriter
-	chunks        [cwMaxVec][]byte // a WriteBuf's chunks
 	stage         connShutStage
 	shutCode      ws.StatusCode
 	shutReason    string
@@ -112,10 +114,14 @@ type Conn struct {
 	done          bool  // the connection is closed
 	doneErr       error // why, or nil after a clean closing handshake
 
-	rsem chan struct{} // held by the one reader
-	rd   connReader
-	msg  connMessage
-	wg   sync.WaitGroup // the reader Shutdown started
+	// The read side is held by the one reader: rheld is set by whoever
+	// takes it, and rwake holds a token after a release, for a reader
+	// that waits to take it.
+	rheld atomic.Bool
+	rwake chan struct{}
+	rd    connReader
+	msg   connMessage
+	wg    sync.WaitGroup // the reader Shutdown started
 }
 
 var (
@@ -146,7 +152,7 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 		maxMessage:   o.MaxMessageSize,
 		closeTimeout: o.CloseTimeout,
 		log:          o.Logger,
-		rsem:         make(chan struct{}, 1),
+		rwake:        make(chan struct{}, 1),
 	}
 	if wc.maxMessage <= 0 {
 		wc.maxMessage = connDefaultMaxMessageSize
@@ -158,6 +164,9 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 		wc.log = slog.Default()
 	}
 	wc.rd.pre = pre
+	if wc.w.raw != nil {
+		wc.rd.tryFn, wc.rd.waitFn = wc.connTryRead, wc.connWaitFill
+	}
 	wc.msg.c = wc
 	return wc
 }
@@ -298,15 +307,18 @@ func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], err
 		return asyncio.Ready(0), nil
 	}
 	c.mu.Lock()
+	// The writer's chunks are free for the Conn's use under c.mu: nothing
+	// calls the WriteBuf of a Conn's writer, the one other user of them.
+	chunks := &c.w.chunks
 	var body [][]byte
 	if vb, ok := b.(asyncio.VectoredBuf); ok {
-		body = c.chunks[:vb.Chunks(c.chunks[:])]
+		body = chunks[:vb.Chunks(chunks[:])]
 	} else {
-		c.chunks[0] = b.Chunk()
-		body = c.chunks[:1]
+		chunks[0] = b.Chunk()
+		body = chunks[:1]
 	}
 	r, wake, err := c.pollFrameLocked(t, cwSlotApp, true, ws.OpBinary, body, nil)
-	clear(c.chunks[:])
+	clear(chunks[:])
 	c.mu.Unlock()
 	cwNotify(wake)
 	if r.Ready && err == nil {

@@ -113,7 +113,7 @@ type ConnWriter struct {
 	head     [ws.MaxHeaderSize]byte // the frame header of the write in progress
 	iov      [cwMaxVec][]byte       // the slices of the next writev
 	niov     int
-	chunks   [cwMaxVec][]byte // a WriteBuf's chunks
+	chunks   [cwMaxVec][]byte // a WriteBuf's chunks, under mu, or under the Conn's mu for a Conn's writer
 	cbWrote  int              // results of tryFn and directFn
 	cbAgain  bool
 	wg       sync.WaitGroup // the flush goroutine

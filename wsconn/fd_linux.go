@@ -34,3 +34,15 @@ func cwWritev(fd uintptr, v [][]byte) (int, syscall.Errno) {
 	}
 	return int(n), 0
 }
+
+// connRecv reads from fd into p with one read, which never blocks.
+func connRecv(fd uintptr, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, errno := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
+}

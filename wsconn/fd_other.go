@@ -12,3 +12,7 @@ const cwRawSupported = false
 func cwWritev(fd uintptr, v [][]byte) (int, syscall.Errno) {
 	panic("wsconn: writev is not supported on this system")
 }
+
+func connRecv(fd uintptr, p []byte) (int, syscall.Errno) {
+	panic("wsconn: raw reads are not supported on this system")
+}

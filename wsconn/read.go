@@ -4,9 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -15,10 +20,16 @@ import (
 	"github.com/pollws/pollws/asyncio"
 )
 
-// connReader is the state of a Conn's read side. Whoever holds the Conn's
-// rsem owns it.
+// connReader is the state of a Conn's read side. Whoever holds the read
+// side (the Conn's rheld) owns it.
 type connReader struct {
+	// br is the read buffer. Over a socket it comes from connReaderPool
+	// while bytes are to be read, and goes back when it is drained at a
+	// message boundary, so that an idle connection holds none; held
+	// mirrors br != nil for observers other than the reader.
 	br      *bufio.Reader
+	held    atomic.Bool
+	noPark  bool            // a read of the socket that would block returns errConnWouldBlock
 	pre     []byte          // bytes read past the opening handshake, read first
 	ctx     context.Context // of the read in progress
 	op      ws.OpCode       // type of the message being read; 0 between messages
@@ -31,7 +42,27 @@ type connReader struct {
 	utf8    connUTF8
 	err     error // sticky
 	ctl     [ws.MaxControlFramePayloadSize]byte
+
+	// Over a socket, the callbacks for raw.Read, made once so that a read
+	// does not allocate a closure, and their arguments and results.
+	tryFn, waitFn func(fd uintptr) bool
+	rp            []byte
+	rn            int
+	rerrno        syscall.Errno
+	direct        bool    // waitFn runs: reads go to fd itself and never wait
+	fd            uintptr // while direct
+	waitErr       error   // what ended waitFn's fill
 }
+
+// connReaderPool holds the read buffers of connections over sockets that
+// are not reading.
+var connReaderPool = sync.Pool{
+	New: func() any { return bufio.NewReaderSize(nil, connReadBufferSize) },
+}
+
+// errConnWouldBlock is returned by a read of the socket in noPark mode
+// when it has no bytes.
+var errConnWouldBlock = errors.New("wsconn: the read would block")
 
 // connSource is what the read buffer reads from: the bytes left from the
 // handshake, then the connection. Before a read waits on the socket it
@@ -40,7 +71,8 @@ type connReader struct {
 type connSource struct{ c *Conn }
 
 func (s connSource) Read(p []byte) (int, error) {
-	rd := &s.c.rd
+	c := s.c
+	rd := &c.rd
 	if len(rd.pre) > 0 {
 		n := copy(p, rd.pre)
 		if rd.pre = rd.pre[n:]; len(rd.pre) == 0 {
@@ -48,8 +80,127 @@ func (s connSource) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	s.c.w.cwKick()
-	return s.c.conn.Read(p)
+	if raw := c.w.raw; raw != nil && len(p) > 0 {
+		// Over a socket, the pending writes go out only when the read
+		// would wait: replies to a batch of pipelined messages leave
+		// with one write.
+		var err error
+		if rd.direct {
+			c.connRecvInto(rd.fd, p)
+		} else {
+			rd.rp = p
+			err = raw.Read(rd.tryFn)
+			rd.rp = nil
+		}
+		switch {
+		case err != nil:
+			return 0, err
+		case rd.rerrno == 0 && rd.rn == 0:
+			return 0, io.EOF
+		case rd.rerrno == 0:
+			return rd.rn, nil
+		case rd.rerrno != syscall.EAGAIN:
+			return 0, os.NewSyscallError("read", rd.rerrno)
+		}
+		if rd.direct {
+			return 0, errConnWouldBlock
+		}
+		c.w.cwKick()
+		if rd.noPark {
+			return 0, errConnWouldBlock
+		}
+		return c.conn.Read(p)
+	}
+	c.w.cwKick()
+	return c.conn.Read(p)
+}
+
+// connTryRead is tryFn: one read of the socket into rd.rp that never
+// waits.
+func (c *Conn) connTryRead(fd uintptr) bool {
+	c.connRecvInto(fd, c.rd.rp)
+	return true
+}
+
+// connRecvInto reads fd into p once, without waiting, and leaves the
+// result in rd.rn and rd.rerrno.
+func (c *Conn) connRecvInto(fd uintptr, p []byte) {
+	rd := &c.rd
+	for {
+		rd.rn, rd.rerrno = connRecv(fd, p)
+		if rd.rerrno != syscall.EINTR {
+			return
+		}
+	}
+}
+
+// connWaitFill is waitFn: each time the socket may be readable it takes a
+// read buffer and fills it, and answers false, to wait again, with the
+// buffer given back when the socket had nothing. A fill that meets the
+// socket's end or an error leaves it in rd.waitErr.
+func (c *Conn) connWaitFill(fd uintptr) bool {
+	rd := &c.rd
+	c.takeReadBuffer()
+	rd.fd, rd.direct = fd, true
+	_, err := rd.br.Peek(1)
+	rd.fd, rd.direct = 0, false
+	if err == errConnWouldBlock {
+		c.putReadBuffer()
+		return false
+	}
+	rd.waitErr = err
+	return true
+}
+
+func (c *Conn) takeReadBuffer() {
+	rd := &c.rd
+	rd.br = connReaderPool.Get().(*bufio.Reader)
+	rd.br.Reset(connSource{c})
+	rd.held.Store(true)
+}
+
+// putReadBuffer gives back the read buffer, which is empty.
+func (c *Conn) putReadBuffer() {
+	rd := &c.rd
+	rd.br.Reset(nil)
+	connReaderPool.Put(rd.br)
+	rd.br = nil
+	rd.held.Store(false)
+}
+
+// awaitLocked makes sure, at a message boundary, that the read buffer has
+// bytes, or returns the error that ends the connection. Over a socket it
+// waits for bytes without a buffer: it gives the drained buffer back and
+// takes one again once the socket is readable.
+func (c *Conn) awaitLocked() error {
+	rd := &c.rd
+	for {
+		if rd.br == nil {
+			if len(rd.pre) > 0 {
+				c.takeReadBuffer()
+				return nil
+			}
+			c.w.cwKick()
+			rd.waitErr = nil
+			if err := c.w.raw.Read(rd.waitFn); err != nil {
+				return err
+			}
+			return rd.waitErr
+		}
+		if rd.br.Buffered() > 0 || len(rd.pre) > 0 {
+			return nil
+		}
+		rd.noPark = true
+		_, err := rd.br.Peek(1)
+		rd.noPark = false
+		switch {
+		case err == nil:
+			return nil
+		case err != errConnWouldBlock:
+			return err
+		}
+		c.putReadBuffer()
+	}
 }
 
 // connMessage is the reader of the message NextMessage returned.
@@ -134,20 +285,27 @@ func (m *connMessage) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) acquireRead(ctx context.Context) error {
-	select {
-	case c.rsem <- struct{}{}:
-		return nil
-	default:
+	for !c.tryAcquireRead() {
+		// A release after the failed attempt leaves a token in rwake,
+		// so the wait cannot miss it; a stale token only costs a retry.
+		select {
+		case <-c.rwake:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
 	}
-	select {
-	case c.rsem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return nil
 }
 
-func (c *Conn) releaseRead() { <-c.rsem }
+func (c *Conn) tryAcquireRead() bool { return c.rheld.CompareAndSwap(false, true) }
+
+func (c *Conn) releaseRead() {
+	c.rheld.Store(false)
+	select {
+	case c.rwake <- struct{}{}:
+	default: // a token is there already
+	}
+}
 
 // watchRead arranges for ctx's end to wake a blocked read with a read
 // deadline. The returned stop, nil when ctx never ends, reports whether
@@ -195,8 +353,9 @@ func (c *Conn) nextLocked() (ws.OpCode, error) {
 	if rd.err != nil {
 		return 0, rd.err
 	}
-	if rd.br == nil {
+	if rd.br == nil && c.w.raw == nil {
 		rd.br = bufio.NewReaderSize(connSource{c}, connReadBufferSize)
+		rd.held.Store(true)
 	}
 	for rd.op != 0 {
 		switch {
@@ -212,6 +371,11 @@ func (c *Conn) nextLocked() (ws.OpCode, error) {
 			if err := c.frameLocked(true); err != nil {
 				return 0, err
 			}
+		}
+	}
+	if c.w.raw != nil {
+		if err := c.awaitLocked(); err != nil {
+			return 0, err
 		}
 	}
 	if err := c.frameLocked(false); err != nil {
@@ -465,3 +629,6 @@ func (u *connUTF8) write(p []byte) bool {
 // errConnEOF is the read error when the connection ends without a close
 // frame.
 var errConnEOF = fmt.Errorf("wsconn: the connection ended without a close frame: %w", io.ErrUnexpectedEOF)
+
+// readBufferHeld reports whether c holds a read buffer.
+func (c *Conn) readBufferHeld() bool { return c.rd.held.Load() }

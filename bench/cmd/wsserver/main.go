@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sort"
 	"syscall"
 )
@@ -50,6 +51,21 @@ func main() {
 		log.Fatalf("wsserver: unknown -impl %q; have %v", *name, implNames())
 	}
 	im := mk()
+	// WSSERVER_CPUPROFILE names a file for a CPU profile of the whole run,
+	// for a server started by wsbench, which passes no flags of its own.
+	if path := os.Getenv("WSSERVER_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
