@@ -103,6 +103,8 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			}
 			c.shutBegan = true
 			c.shutCode, c.shutReason = code, reason
+			// A write waiting for room will now fail: wake it to see that.
+			wake[cwSlotApp] = c.w.cwTakeSlot(cwSlotApp, t)
 			c.stage = connShutQueue
 			if c.closeQueued {
 				c.stage = connShutWait // a read is answering the peer's close
@@ -112,8 +114,8 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			var body [ws.MaxControlFramePayloadSize]byte
 			binary.BigEndian.PutUint16(body[:], uint16(c.shutCode))
 			n := 2 + copy(body[2:], c.shutReason)
-			fr, w, err := c.closeFrame(t, cwSlotApp, body[:n])
-			wake = w
+			fr, w, err := c.closeFrame(t, cwSlotShutdown, body[:n])
+			wake = cwMergeWake(wake, w)
 			if err != nil {
 				c.shutErr = err
 				return notReady, false, wake, err
@@ -125,7 +127,7 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			c.stage = connShutFlush
 
 		case connShutFlush:
-			fr, w, err := c.w.cwFlushWake(t, cwSlotApp)
+			fr, w, err := c.w.cwFlushWake(t, cwSlotShutdown)
 			wake = cwMergeWake(wake, w)
 			if err != nil {
 				c.shutErr = err
@@ -154,7 +156,7 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 
 		case connShutEnd:
 			if c.peerClosed {
-				fr, w, err := c.w.cwShutdownWake(t, cwSlotApp)
+				fr, w, err := c.w.cwShutdownWake(t, cwSlotShutdown)
 				wake = cwMergeWake(wake, w)
 				if err == nil && !fr.Ready {
 					return notReady, false, wake, nil

@@ -28,10 +28,13 @@ const (
 // Task slots: a ConnWriter notifies the latest task of each. The
 // application's polls use cwSlotApp; a Conn's reader, which queues pongs
 // and close frames while the application may be waiting to write, uses
-// cwSlotReader, so neither wait replaces the other.
+// cwSlotReader; a shutdown, which another goroutine may begin (a server's
+// drain) while the application waits to write, uses cwSlotShutdown. So no
+// wait replaces another's task and parks that goroutine for good.
 const (
 	cwSlotApp = iota
 	cwSlotReader
+	cwSlotShutdown
 	cwSlots
 )
 
@@ -549,6 +552,22 @@ func (w *ConnWriter) cwRegisterLocked(slot int, t *asyncio.Task) {
 	if t != nil {
 		w.tasks[slot] = t
 	}
+}
+
+// cwTakeSlot removes and returns the task of slot, unless it is except.
+func (w *ConnWriter) cwTakeSlot(slot int, except *asyncio.Task) *asyncio.Task {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cwTakeSlotLocked(slot, except)
+}
+
+func (w *ConnWriter) cwTakeSlotLocked(slot int, except *asyncio.Task) *asyncio.Task {
+	t := w.tasks[slot]
+	if t == except {
+		return nil
+	}
+	w.tasks[slot] = nil
+	return t
 }
 
 // cwTakeTasksLocked removes and returns the registered tasks but except,

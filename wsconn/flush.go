@@ -316,7 +316,7 @@ func cwWrapErr(err error) error {
 // answers Ready at once. Shutdown does not close the connection: call
 // [ConnWriter.Close] when done reading too.
 func (w *ConnWriter) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-	return w.cwShutdown(t, cwSlotApp)
+	return w.cwShutdown(t, cwSlotShutdown)
 }
 
 // cwShutdown is Shutdown for the task of slot.
@@ -341,9 +341,15 @@ func (w *ConnWriter) cwShutdownLocked(t *asyncio.Task, slot int) (ready bool, wa
 	if w.err != nil {
 		return false, wake, w.err
 	}
+	if w.state == cwOpen {
+		// A write waiting for room will now fail: wake it to see that.
+		wake[cwSlotApp] = w.cwTakeSlotLocked(cwSlotApp, t)
+	}
 	w.state = cwShutting
 	if w.raw != nil && !w.busy {
-		if ready, wake, err = w.cwFlushLocked(t, slot); !ready || err != nil {
+		ready, fwake, err := w.cwFlushLocked(t, slot)
+		wake = cwMergeWake(wake, fwake)
+		if !ready || err != nil {
 			return ready, wake, err
 		}
 		if err := w.conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
