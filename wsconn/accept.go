@@ -38,6 +38,14 @@ type UpgradeOptions struct {
 // Upgrade Required; a malformed handshake 400 Bad Request (426 for an
 // unsupported version); a refused origin 403 Forbidden; in each case
 // Upgrade returns an error and the handler must not write to w.
+//
+// The Conn outlives the handler. A server that keeps many connections open
+// should serve each on a goroutine of its own and return from the handler:
+// until it returns, net/http keeps its goroutine for the connection and
+// about 10 KiB of buffers that the Conn never uses, more than an idle Conn
+// costs by itself. net/http cancels r.Context() when the handler returns,
+// so the goroutine needs a context of its own, such as
+// context.WithoutCancel(r.Context()).
 func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, error) {
 	if o == nil {
 		o = new(UpgradeOptions)

@@ -109,3 +109,58 @@ func ExampleUpgrade() {
 	// true "hello"
 	// closed with 1000
 }
+
+// A server for many connections serves each on a goroutine of its own and
+// returns from the handler, so that net/http frees what it holds for the
+// request; the goroutine takes a context that the handler's return does
+// not cancel.
+func ExampleUpgrade_ownGoroutine() {
+	var serving sync.WaitGroup
+	serve := func(ctx context.Context, c *wsconn.Conn) {
+		defer serving.Done()
+		defer c.Close()
+		for {
+			op, p, err := c.ReadMessage(ctx)
+			if err != nil {
+				return
+			}
+			if _, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
+				return c.PollWriteMessage(t, op, p)
+			}); err != nil {
+				return
+			}
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		serving.Add(1)
+		go serve(context.WithoutCancel(r.Context()), c)
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.PollWriteMessage(nil, ws.OpText, []byte("still here")); err != nil {
+		log.Fatal(err)
+	}
+	_, p, err := c.ReadMessage(ctx) // answered after the handler returned
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", p)
+	if err := asyncio.Shutdown(ctx, c); err != nil {
+		log.Fatal(err)
+	}
+	serving.Wait()
+	fmt.Println("closed with", c.CloseCode())
+	// Output:
+	// "still here"
+	// closed with 1000
+}

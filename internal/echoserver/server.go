@@ -197,6 +197,12 @@ func ignoreNormalEnd(err error) error {
 // echoPollws echoes on a wsconn.Conn. Replies are queued without a flush:
 // the Conn flushes them before its next read blocks, so a burst of
 // pipelined messages is answered with one write.
+//
+// The echo runs on a goroutine of its own and the handler returns: net/http
+// keeps its goroutine and its buffers for the connection (about 10 KiB)
+// until the handler returns, which would more than double what an idle
+// connection costs. The member's context, unlike the request's, outlives
+// the handler.
 func (s *Server) echoPollws(w http.ResponseWriter, r *http.Request) {
 	c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{Options: wsconn.Options{MaxMessageSize: s.cfg.MaxMessage, Logger: s.cfg.Logger}})
 	if err != nil {
@@ -207,7 +213,11 @@ func (s *Server) echoPollws(w http.ResponseWriter, r *http.Request) {
 		c.Close()
 		return
 	}
-	ctx := m.Context()
+	go s.servePollws(m.Context(), c, done)
+}
+
+// servePollws echoes on c until the connection ends, then calls done.
+func (s *Server) servePollws(ctx context.Context, c *wsconn.Conn, done func(error)) {
 	e := echoer{c: c}
 	var end error
 	for end == nil {

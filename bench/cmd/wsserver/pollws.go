@@ -20,7 +20,9 @@ func init() {
 }
 
 // newPollws is the echo of examples/echo on wsconn.Conn (replies queued,
-// flushed by the Conn before its next read blocks), and a broadcast hub
+// flushed by the Conn before its next read blocks; served on a goroutine
+// of its own, the handler returned, as wsconn.Upgrade's doc advises), and
+// a broadcast hub
 // on one buf.Channel with a weak reader per subscriber: a subscriber's
 // writes are batched, flushed when its reader has caught up.
 func newPollws() impl {
@@ -31,21 +33,7 @@ func newPollws() impl {
 			if err != nil {
 				return
 			}
-			defer c.Close()
-			ctx := context.Background()
-			e := echoer{c: c}
-			for {
-				var rd io.Reader
-				if e.op, rd, err = c.NextMessage(ctx); err != nil {
-					return
-				}
-				if e.p, err = readAll(rd, e.p[:0]); err != nil {
-					return
-				}
-				if _, err := asyncio.BlockOn(ctx, e.poll); err != nil {
-					return
-				}
-			}
+			go echoLoop(c)
 		},
 		sub: func(w http.ResponseWriter, r *http.Request) {
 			c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
@@ -136,6 +124,26 @@ func newPollwsGorilla() impl {
 			}
 		}
 	}}
+}
+
+// echoLoop echoes on c until the connection ends.
+func echoLoop(c *wsconn.Conn) {
+	defer c.Close()
+	ctx := context.Background()
+	e := echoer{c: c}
+	for {
+		var rd io.Reader
+		var err error
+		if e.op, rd, err = c.NextMessage(ctx); err != nil {
+			return
+		}
+		if e.p, err = readAll(rd, e.p[:0]); err != nil {
+			return
+		}
+		if _, err := asyncio.BlockOn(ctx, e.poll); err != nil {
+			return
+		}
+	}
 }
 
 func allowAll(*http.Request) bool { return true }
