@@ -290,15 +290,26 @@ func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q cwReq) (n int, re
 			return n, true, wake, w.err
 		}
 		if w.err != nil {
-			return 0, false, wake, w.err
+			// The direct write failed: no flush will run to wake the
+			// other waiting tasks, so they learn of it now.
+			return 0, false, w.cwTakeTasksLocked(t), w.err
 		}
 		// Full: try to make room now, once, before waiting.
-		if attempt > 0 || w.busy || w.raw == nil || !w.cwDrainLocked() {
+		if attempt > 0 || w.busy || w.raw == nil {
 			break
 		}
-		wake = w.cwTakeTasksLocked(t)
+		progress := w.cwDrainLocked()
+		if progress || w.err != nil {
+			wake = w.cwTakeTasksLocked(t)
+		}
 		if w.err != nil {
+			// No flush will start on a failed writer: answering NotReady
+			// now would leave t waiting for a notification that never
+			// comes.
 			return 0, false, wake, w.err
+		}
+		if !progress {
+			break
 		}
 	}
 	if !q.control {

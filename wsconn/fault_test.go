@@ -169,6 +169,51 @@ func TestFaultPeerReset(t *testing.T) {
 	}
 }
 
+// TestFaultResetBeforeFirstWrite: the peer resets the connection while
+// everything accepted still sits in the buffer, unwritten; the write that
+// finds the buffer full tries the socket, which fails, and must answer
+// that error rather than NotReady, since no flush is left to wake it.
+func TestFaultResetBeforeFirstWrite(t *testing.T) {
+	for _, k := range faultKinds {
+		t.Run(k.name, func(t *testing.T) {
+			server, client := wstest.TCPPair(t, false)
+			w := k.mk(server, nil)
+			defer w.Close()
+
+			small := bytes.Repeat([]byte("a"), 1000)
+			for range 10 { // queued, not written: nothing asked for a flush
+				if r, err := w.PollWrite(nil, small); err != nil || !r.Ready {
+					t.Fatalf("PollWrite: %v, %v", r, err)
+				}
+			}
+			if err := client.SetLinger(0); err != nil {
+				t.Fatal(err)
+			}
+			client.Close()
+			// The reset has arrived once the server's read sees it.
+			server.SetReadDeadline(time.Now().Add(faultWait))
+			if _, err := server.Read(make([]byte, 1)); !isResetOrClosed(err) {
+				t.Fatalf("server read after the peer's reset: %v", err)
+			}
+
+			big := make([]byte, 1<<20) // larger than the buffer: needs it empty
+			r, err := w.PollWrite(nil, big)
+			if k.name == "ConnWriter" && err == nil && r.Ready {
+				// A ConnWriter takes what fits; the next write finds it full.
+				r, err = w.PollWrite(nil, big)
+			}
+			t.Logf("write after the reset: %v, %v", r, err)
+			if !isResetOrClosed(err) {
+				t.Fatalf("write after the reset: got %v, %v; want ECONNRESET or EPIPE", r, err)
+			}
+			checkSticky(t, w, err)
+			if w.Undelivered() <= 0 {
+				t.Errorf("Undelivered() = %d with bytes queued; want > 0", w.Undelivered())
+			}
+		})
+	}
+}
+
 // TestFaultPeerHalfClose: the peer half-closes its side (CloseWrite) and
 // keeps reading; the server's reads see the end, and every byte written
 // still reaches the peer.

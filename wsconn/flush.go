@@ -46,8 +46,10 @@ func (w *ConnWriter) cwFlushLocked(t *asyncio.Task, slot int) (ready bool, wake 
 	if w.err != nil {
 		return false, wake, w.err
 	}
-	if w.cwPendingLocked() > 0 && w.raw != nil && !w.busy && w.cwDrainLocked() {
-		wake = w.cwTakeTasksLocked(t)
+	if w.cwPendingLocked() > 0 && w.raw != nil && !w.busy {
+		if w.cwDrainLocked() || w.err != nil {
+			wake = w.cwTakeTasksLocked(t)
+		}
 	}
 	if w.err != nil {
 		return false, wake, w.err
@@ -74,19 +76,20 @@ func (w *ConnWriter) cwKick() {
 	cwNotify(wake)
 }
 
-// cwKickLocked reports whether it wrote bytes.
-func (w *ConnWriter) cwKickLocked() (progress bool) {
+// cwKickLocked reports whether the waiting tasks are to be woken: it
+// wrote bytes, or the socket failed (no flush will run to tell them).
+func (w *ConnWriter) cwKickLocked() (wake bool) {
 	if w.err != nil || w.busy || w.cwPendingLocked() == 0 {
 		return false
 	}
 	if w.raw != nil {
-		progress = w.cwDrainLocked()
+		wake = w.cwDrainLocked() || w.err != nil
 		if w.err != nil || w.cwPendingLocked() == 0 {
-			return progress
+			return wake
 		}
 	}
 	w.cwStartLocked()
-	return progress
+	return wake
 }
 
 // cwDrainLocked writes pending bytes to the socket from the caller's
