@@ -232,3 +232,55 @@ func TestConnCloseFailsWaiters(t *testing.T) {
 		t.Errorf("Shutdown after Close = %v, want net.ErrClosed", err)
 	}
 }
+
+// TestConnShutdownAfterReadLoopStops: Shutdown finds the application's
+// read in progress and leaves the peer's answer to it, then the read loop
+// stops (its context ended, as a handler's does when a drain begins). The
+// Conn must read the answer itself: Shutdown completes when it comes, not
+// at CloseTimeout.
+func TestConnShutdownAfterReadLoopStops(t *testing.T) {
+	c, peer := connRawPeer(t, false, &Options{CloseTimeout: time.Hour})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	readCtx, stopReading := context.WithCancel(ctx)
+	readErr := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage(readCtx)
+		readErr <- err
+	}()
+	for !c.rheld.Load() { // the read is in progress; nothing else says so
+		time.Sleep(time.Millisecond)
+	}
+	shut := make(chan error, 1)
+	go func() {
+		_, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+			return c.ShutdownWith(t, ws.StatusGoingAway, "")
+		})
+		shut <- err
+	}()
+	// The close frame arrives: Shutdown flushed it with the read still on.
+	for {
+		f, err := ws.ReadFrame(peer)
+		if err != nil {
+			t.Fatalf("peer: %v", err)
+		}
+		if f.Header.OpCode == ws.OpClose {
+			break
+		}
+	}
+	stopReading()
+	if err := <-readErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("ReadMessage = %v, want context.Canceled", err)
+	}
+	if _, err := peer.Write(connRawFrame(true, ws.OpClose, 0, true, connCloseBody(ws.StatusGoingAway, ""))); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("ShutdownWith = %v, want nil once the peer answered", err)
+	}
+	if code := c.CloseCode(); code != ws.StatusGoingAway {
+		t.Errorf("CloseCode = %d, want 1001", code)
+	}
+}

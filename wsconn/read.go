@@ -305,6 +305,24 @@ func (c *Conn) releaseRead() {
 	case c.rwake <- struct{}{}:
 	default: // a token is there already
 	}
+	c.readForShutdown()
+}
+
+// readForShutdown starts reading for the peer's close frame when a
+// Shutdown waits for it and no read is in progress. Shutdown leaves the
+// answer to the application's read when it finds one running; if that
+// read then ends without it (its context ended, as a handler's does when a
+// drain begins) and no other read follows, the answer must still be read.
+func (c *Conn) readForShutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stage != connShutWait || c.done || c.peerClosed || c.timedOut || c.readDone || c.readerClosing {
+		return
+	}
+	if c.tryAcquireRead() {
+		c.wg.Add(1)
+		go c.drainForClose()
+	}
 }
 
 // watchRead arranges for ctx's end to wake a blocked read with a read
