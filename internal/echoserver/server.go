@@ -278,19 +278,23 @@ func (s *Server) echoGorilla(w http.ResponseWriter, r *http.Request) {
 		gw.Close()
 		return
 	}
+	// The read loop goes on while the group shuts the connection down:
+	// gorilla lets only the application read, so the peer's answer to the
+	// close frame arrives here, and the group closes the connection once
+	// it has (or at the drain's deadline), which ends the loop.
 	ctx := m.Context()
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) }) // a drain ends the blocked read
-	defer stop()
 	e := gorillaEchoer{w: gw}
 	var end error
 	for end == nil {
 		if e.typ, e.p, end = conn.ReadMessage(); end != nil {
-			if ctx.Err() != nil {
-				end = ctx.Err()
-			}
 			break
 		}
-		_, end = asyncio.BlockOn(ctx, e.poll)
+		if _, err := asyncio.BlockOn(ctx, e.poll); err != nil {
+			if ctx.Err() == nil {
+				end = err
+			}
+			continue // shutting down: the message is not echoed
+		}
 		s.messages.Add(1)
 		s.bytes.Add(int64(len(e.p)))
 	}
