@@ -1,0 +1,170 @@
+// Package exampletest runs an example's main function in a process of its
+// own, as a user's `go run` would, for the examples' tests.
+package exampletest
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// mainEnv, set in a test binary's environment, makes [RunMainIfAsked] run
+// the example's main instead of the tests.
+const mainEnv = "POLLWS_EXAMPLE_MAIN"
+
+// RunMainIfAsked runs main and exits when the test binary was started by
+// [Start]; TestMain calls it first.
+func RunMainIfAsked(main func()) {
+	if os.Getenv(mainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
+}
+
+// Process is an example's main running in the test binary, started by
+// [Start].
+type Process struct {
+	cmd   *exec.Cmd
+	lines chan string
+	out   strings.Builder // every line of output read so far
+}
+
+var urlRE = regexp.MustCompile(`(?:https?|wss?)://[^\s)]+`)
+
+// Start runs the test binary again with args as the example's
+// command-line flags, and returns it with the first URL that the example
+// printed. The process is killed at the end of the test if still running.
+func Start(t *testing.T, args ...string) (*Process, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Process{cmd: cmd, lines: make(chan string, 64)}
+	go func() {
+		defer close(p.lines)
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			p.lines <- s.Text()
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	for {
+		line, err := p.Next(10 * time.Second)
+		if err != "" {
+			t.Fatalf("the example printed no URL: %s; output:\n%s", err, p.out.String())
+		}
+		if u := urlRE.FindString(line); u != "" {
+			return p, u
+		}
+	}
+}
+
+// Next returns the next line of output, or why there is none.
+func (p *Process) Next(wait time.Duration) (line, missing string) {
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			return "", "the output ended"
+		}
+		p.out.WriteString(line + "\n")
+		return line, ""
+	case <-time.After(wait):
+		return "", "no output for " + wait.String()
+	}
+}
+
+// Interrupt sends SIGINT, as Ctrl-C does, reads the output to its end and
+// returns it with the process's exit error.
+func (p *Process) Interrupt(t *testing.T) (string, error) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, missing := p.Next(30 * time.Second); missing != "" {
+			break
+		}
+	}
+	err := p.cmd.Wait()
+	return p.out.String(), err
+}
+
+// EchoThenInterrupt starts an echo example with args, echoes a text
+// message through it with a gorilla client (over TLS, checking the
+// certificate against the fingerprint the example printed), then
+// interrupts it with the connection still open: the client must get close
+// 1001, the example must print a drain report with the connection closed
+// cleanly, and exit 0.
+func EchoThenInterrupt(t *testing.T, args ...string) {
+	t.Helper()
+	p, page := Start(t, args...)
+	url := "ws" + strings.TrimPrefix(page, "http") + "ws"
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	if strings.HasPrefix(page, "https") {
+		m := regexp.MustCompile(`fingerprint ([0-9A-F:]+)`).FindStringSubmatch(p.out.String())
+		if m == nil {
+			t.Fatalf("no certificate fingerprint in the output:\n%s", p.out.String())
+		}
+		d.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if got := strings.ToUpper(hex.EncodeToString(sum[:])); got != strings.ReplaceAll(m[1], ":", "") {
+				return fmt.Errorf("certificate SHA-256 %s, the example printed %s", got, m[1])
+			}
+			return nil
+		}}
+	}
+	c, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, []byte("héllo")); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if typ, msg, err := c.ReadMessage(); err != nil || typ != websocket.TextMessage || string(msg) != "héllo" {
+		t.Fatalf("echo: %d %q %v", typ, msg, err)
+	}
+
+	ended := make(chan error, 1)
+	go func() {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, _, err := c.ReadMessage() // answers the close frame
+		ended <- err
+	}()
+	out, err := p.Interrupt(t)
+	if err != nil {
+		t.Errorf("the example exited with %v; output:\n%s", err, out)
+	}
+	if err := <-ended; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("the client's connection ended with %v, want close 1001", err)
+	}
+	if !strings.Contains(out, "drained: clean=1 forced=0 undelivered=0B errors=0") {
+		t.Errorf("no clean drain report in the output:\n%s", out)
+	}
+}
