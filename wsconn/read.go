@@ -242,14 +242,29 @@ func (c *Conn) NextMessage(ctx context.Context) (op ws.OpCode, r io.Reader, err 
 // ReadMessage waits for the next message from the peer and returns its
 // type and payload, as [Conn.NextMessage] does.
 func (c *Conn) ReadMessage(ctx context.Context) (ws.OpCode, []byte, error) {
-	if err := c.acquireRead(ctx); err != nil {
+	op, data, err := c.AppendMessage(ctx, nil)
+	if err != nil {
 		return 0, nil, err
+	}
+	return op, data, nil
+}
+
+// AppendMessage is [Conn.ReadMessage] that appends the payload to dst and
+// returns the extended slice, so that a read loop can reuse one buffer
+// and read without allocating:
+//
+//	buf, err = c.AppendMessage(ctx, buf[:0])
+//
+// On error it returns dst.
+func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (ws.OpCode, []byte, error) {
+	if err := c.acquireRead(ctx); err != nil {
+		return 0, dst, err
 	}
 	defer c.releaseRead()
 	c.rd.ctx = ctx
 	stop := c.watchRead(ctx)
 	op, err := c.nextLocked()
-	var data []byte
+	data := dst
 	for err == nil {
 		if len(data) == cap(data) && c.rd.remain > 0 {
 			data = slices.Grow(data, int(c.rd.remain))
@@ -262,7 +277,7 @@ func (c *Conn) ReadMessage(ctx context.Context) (ws.OpCode, []byte, error) {
 		err = rerr
 	}
 	if err = c.endRead(ctx, stop, err); err != nil {
-		return 0, nil, err
+		return 0, dst, err
 	}
 	return op, data, nil
 }

@@ -165,6 +165,41 @@ func TestConnReadsAcrossFragments(t *testing.T) {
 	}
 }
 
+// TestConnAppendMessage checks that AppendMessage keeps what dst held,
+// reuses its storage when the message fits, and reads fragmented
+// messages whole; a read that fails returns dst as it was.
+func TestConnAppendMessage(t *testing.T) {
+	c, peer := connRawPeer(t, false, nil)
+	defer c.Close()
+	for _, f := range [][]byte{
+		connRawFrame(true, ws.OpBinary, 0, true, []byte("one")),
+		connRawFrame(false, ws.OpText, 0, true, []byte("tw")),
+		connRawFrame(true, ws.OpContinuation, 0, true, []byte("o")),
+	} {
+		if _, err := peer.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	buf := make([]byte, 0, 64)
+	buf = append(buf, "head:"...)
+	op, got, err := c.AppendMessage(ctx, buf)
+	if err != nil || op != ws.OpBinary || string(got) != "head:one" {
+		t.Fatalf("AppendMessage = %v, %q, %v; want binary \"head:one\"", op, got, err)
+	}
+	if &got[0] != &buf[:1][0] {
+		t.Error("AppendMessage did not reuse dst's storage, which had room")
+	}
+	op, got, err = c.AppendMessage(ctx, got[:0])
+	if err != nil || op != ws.OpText || string(got) != "two" {
+		t.Fatalf("AppendMessage = %v, %q, %v; want text \"two\"", op, got, err)
+	}
+	peer.Close()
+	if _, after, err := c.AppendMessage(ctx, got); err == nil || string(after) != "two" {
+		t.Fatalf("AppendMessage after the peer left = %q, %v; want \"two\" and an error", after, err)
+	}
+}
+
 // TestConnReadContext checks that a read woken by its context returns the
 // context's error and leaves the connection usable, even in the middle of
 // a frame header.

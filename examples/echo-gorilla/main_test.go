@@ -3,26 +3,13 @@ package main
 import (
 	"testing"
 
-	"go.uber.org/goleak"
-
 	"github.com/pollws/pollws/internal/exampletest"
 )
 
-func TestMain(m *testing.M) {
-	exampletest.RunMainIfAsked(main)
-	goleak.VerifyTestMain(m)
-}
+func TestMain(m *testing.M) { exampletest.Main(m, main) }
 
-// TestRunAndInterrupt runs the command as `go run ./examples/echo-gorilla` does,
-// echoes a message through it, and interrupts it as Ctrl-C does: the open
-// connection is closed with 1001, the drain report printed, and the
-// process exits 0.
-func TestRunAndInterrupt(t *testing.T) {
-	exampletest.EchoThenInterrupt(t, "-addr", "127.0.0.1:0")
-}
-
-// TestRunWithTLSAndInterrupt is the same with -tls: the certificate made
-// in memory is the one whose fingerprint the command printed.
-func TestRunWithTLSAndInterrupt(t *testing.T) {
-	exampletest.EchoThenInterrupt(t, "-addr", "127.0.0.1:0", "-tls")
-}
+// TestCommand runs the command as `go run ./examples/echo-gorilla` does, over
+// plain TCP and with -tls, echoes a message through it, and interrupts it
+// as Ctrl-C does with the connection open: close 1001, a clean drain
+// report, exit status 0.
+func TestCommand(t *testing.T) { exampletest.EchoCommand(t) }

@@ -221,11 +221,7 @@ func (s *Server) servePollws(ctx context.Context, c *wsconn.Conn, done func(erro
 	e := echoer{c: c}
 	var end error
 	for end == nil {
-		var rd io.Reader
-		if e.op, rd, end = c.NextMessage(ctx); end != nil {
-			break
-		}
-		if e.p, end = readAll(rd, e.p[:0]); end != nil {
+		if e.op, e.p, end = c.AppendMessage(ctx, e.p[:0]); end != nil {
 			break
 		}
 		_, end = asyncio.BlockOn(ctx, e.poll)
@@ -244,23 +240,6 @@ type echoer struct {
 
 func (e *echoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
 	return e.c.PollWriteMessage(t, e.op, e.p)
-}
-
-// readAll appends r's bytes to buf, reusing its storage.
-func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
 }
 
 // echoGorilla echoes on gorilla/websocket, writing through a

@@ -18,19 +18,29 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
 )
 
 // mainEnv, set in a test binary's environment, makes [RunMainIfAsked] run
 // the example's main instead of the tests.
 const mainEnv = "POLLWS_EXAMPLE_MAIN"
 
-// RunMainIfAsked runs main and exits when the test binary was started by
-// [Start]; TestMain calls it first.
-func RunMainIfAsked(main func()) {
+// Main is an example's TestMain: in a test binary that [Start] started,
+// it runs the example's main and exits; otherwise it runs the tests and
+// checks that they leave no goroutine behind.
+func Main(m *testing.M, main func()) {
 	if os.Getenv(mainEnv) == "1" {
 		main()
 		os.Exit(0)
 	}
+	goleak.VerifyTestMain(m)
+}
+
+// EchoCommand tests an echo example as a user runs it: over plain TCP
+// and with -tls, each with [EchoThenInterrupt].
+func EchoCommand(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { EchoThenInterrupt(t, "-addr", "127.0.0.1:0") })
+	t.Run("tls", func(t *testing.T) { EchoThenInterrupt(t, "-addr", "127.0.0.1:0", "-tls") })
 }
 
 // Process is an example's main running in the test binary, started by

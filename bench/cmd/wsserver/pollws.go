@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/gobwas/ws"
@@ -87,11 +86,8 @@ func newPollws() impl {
 			ctx := context.Background()
 			var p []byte
 			for {
-				_, rd, err := c.NextMessage(ctx)
-				if err != nil {
-					return
-				}
-				if p, err = readAll(rd, p[:0]); err != nil {
+				var err error
+				if _, p, err = c.AppendMessage(ctx, p[:0]); err != nil {
 					return
 				}
 				if _, err := wr.Write(ctx, p); err != nil {
@@ -132,12 +128,8 @@ func echoLoop(c *wsconn.Conn) {
 	ctx := context.Background()
 	e := echoer{c: c}
 	for {
-		var rd io.Reader
 		var err error
-		if e.op, rd, err = c.NextMessage(ctx); err != nil {
-			return
-		}
-		if e.p, err = readAll(rd, e.p[:0]); err != nil {
+		if e.op, e.p, err = c.AppendMessage(ctx, e.p[:0]); err != nil {
 			return
 		}
 		if _, err := asyncio.BlockOn(ctx, e.poll); err != nil {
@@ -175,21 +167,4 @@ type gorillaEchoer struct {
 
 func (e *gorillaEchoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
 	return e.w.PollWriteMessage(t, e.typ, e.p)
-}
-
-// readAll appends r's bytes to p, reusing its storage.
-func readAll(r io.Reader, p []byte) ([]byte, error) {
-	for {
-		if len(p) == cap(p) {
-			p = append(p, 0)[:len(p)]
-		}
-		n, err := r.Read(p[len(p):cap(p)])
-		p = p[:len(p)+n]
-		if err == io.EOF {
-			return p, nil
-		}
-		if err != nil {
-			return p, err
-		}
-	}
 }
