@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/gobwas/ws"
@@ -26,6 +27,11 @@ type DialOptions struct {
 	// Protocols are the subprotocols offered to the server, in order of
 	// preference.
 	Protocols []string
+
+	// NetDial, if set, makes the TCP connection (for wss:// too: TLS runs
+	// over what it returns), for a proxy, a local address or socket
+	// options. Nil means a net.Dialer's DialContext.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Dial connects to the WebSocket server at url (ws:// or wss://) and
@@ -35,7 +41,7 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, error) {
 	if o == nil {
 		o = new(DialOptions)
 	}
-	d := ws.Dialer{TLSConfig: o.TLSConfig, Protocols: o.Protocols}
+	d := ws.Dialer{TLSConfig: o.TLSConfig, Protocols: o.Protocols, NetDial: o.NetDial}
 	if o.Header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(o.Header)
 	}

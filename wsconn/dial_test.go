@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,6 +175,32 @@ func connEchoRoundTrips(t *testing.T, c *Conn) {
 	}
 	if _, _, err := c.ReadMessage(ctx); !errors.As(err, new(*CloseError)) {
 		t.Errorf("ReadMessage after Shutdown = %v, want *CloseError", err)
+	}
+}
+
+// TestDialNetDial checks that Dial makes its connection with NetDial,
+// under TLS too.
+func TestDialNetDial(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		srv, wait := connEchoServer(t, tlsOn, nil)
+		var dialed []string
+		o := &DialOptions{TLSConfig: connClientTLS(t), NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dialed = append(dialed, network+" "+addr)
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}
+		c, err := Dial(context.Background(), strings.Replace(srv.URL, "http", "ws", 1), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "tcp " + srv.Listener.Addr().String(); len(dialed) != 1 || dialed[0] != want {
+			t.Errorf("tls %v: NetDial calls %q, want one, %q", tlsOn, dialed, want)
+		}
+		if err := asyncio.Shutdown(context.Background(), c); err != nil {
+			t.Error(err)
+		}
+		c.Close()
+		wait()
 	}
 }
 
