@@ -375,7 +375,13 @@ func TestConnWriterCloseWakesWaiter(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer peer.Close()
-			w := NewConnWriter(c)
+			var o *ConnWriterOptions
+			if tr.name == "TLS" {
+				// As in TestConnWriterConformance: a buffer the socket
+				// buffers cannot swallow, so that bytes stay undelivered.
+				o = &ConnWriterOptions{BufferSize: 1 << 20}
+			}
+			w := NewConnWriterOptions(c, o)
 			k := newCWWaker()
 			sent := cwFill(t, w, k.task, 16<<20)
 			closed := make(chan error, 1)

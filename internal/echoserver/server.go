@@ -177,11 +177,14 @@ func (s *Server) track(r *http.Request, w asyncio.AsyncWriter) (*shutdown.Member
 // has finished.
 const closeTimeout = 5 * time.Second
 
-// peerClosed reports whether err is the peer's close frame.
+// peerClosed reports whether err is the peer's close frame. Gorilla
+// reports a connection that broke without one as a CloseError too, with
+// code 1006, which no frame may carry: that peer is gone and cannot take
+// a close.
 func peerClosed(err error) bool {
 	var ce *wsconn.CloseError
 	var ge *websocket.CloseError
-	return errors.As(err, &ce) || errors.As(err, &ge)
+	return errors.As(err, &ce) || errors.As(err, &ge) && ge.Code != websocket.CloseAbnormalClosure
 }
 
 // ignoreNormalEnd maps the ways a connection normally ends to nil.
