@@ -19,11 +19,10 @@ func init() {
 }
 
 // newPollws is the echo of examples/echo on wsconn.Conn (replies queued,
-// flushed by the Conn before its next read blocks; served on a goroutine
-// of its own, the handler returned, as wsconn.Upgrade's doc advises), and
-// a broadcast hub
-// on one buf.Channel with a weak reader per subscriber: a subscriber's
-// writes are batched, flushed when its reader has caught up.
+// flushed by the Conn before its next read blocks) and a broadcast hub on
+// one buf.Channel with a weak reader per subscriber. Each connection is
+// served on a goroutine of its own, the handler returned, as
+// wsconn.Upgrade's doc advises.
 func newPollws() impl {
 	hub := buf.NewChannel(8<<20, buf.Park)
 	return impl{
@@ -39,41 +38,7 @@ func newPollws() impl {
 			if err != nil {
 				return
 			}
-			defer c.Close()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			rd := hub.NewWeakReader()
-			defer rd.Close()
-			go func() { // sees the client's close
-				defer cancel()
-				for {
-					if _, _, err := c.NextMessage(ctx); err != nil {
-						return
-					}
-				}
-			}()
-			f := frameWriter{c: c}
-			var behind *buf.ReaderBehindError
-			for {
-				fr, err := rd.PollFrame(nil)
-				if err == nil && !fr.Ready {
-					// Caught up: send what was queued, then wait for a frame.
-					if err := asyncio.Flush(ctx, c); err != nil {
-						return
-					}
-					fr.Value, err = asyncio.BlockOn(ctx, rd.PollFrame)
-				}
-				switch {
-				case errors.As(err, &behind):
-					continue // overtaken: go on at the oldest frame left
-				case err != nil:
-					return
-				}
-				f.p = fr.Value.Data
-				if _, err := asyncio.BlockOn(ctx, f.poll); err != nil {
-					return
-				}
-			}
+			go subscribe(hub, c)
 		},
 		pub: func(w http.ResponseWriter, r *http.Request) {
 			c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
@@ -120,6 +85,46 @@ func newPollwsGorilla() impl {
 			}
 		}
 	}}
+}
+
+// subscribe sends c every frame of hub's from now on, until the connection
+// ends: writes are batched, flushed when the reader has caught up.
+func subscribe(hub *buf.Channel, c *wsconn.Conn) {
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rd := hub.NewWeakReader()
+	defer rd.Close()
+	go func() { // sees the client's close
+		defer cancel()
+		for {
+			if _, _, err := c.NextMessage(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	f := frameWriter{c: c}
+	var behind *buf.ReaderBehindError
+	for {
+		fr, err := rd.PollFrame(nil)
+		if err == nil && !fr.Ready {
+			// Caught up: send what was queued, then wait for a frame.
+			if err := asyncio.Flush(ctx, c); err != nil {
+				return
+			}
+			fr.Value, err = asyncio.BlockOn(ctx, rd.PollFrame)
+		}
+		switch {
+		case errors.As(err, &behind):
+			continue // overtaken: go on at the oldest frame left
+		case err != nil:
+			return
+		}
+		f.p = fr.Value.Data
+		if _, err := asyncio.BlockOn(ctx, f.poll); err != nil {
+			return
+		}
+	}
 }
 
 // echoLoop echoes on c until the connection ends.
