@@ -52,13 +52,10 @@ func (p *parker) park(ctx context.Context) error {
 	return context.Cause(ctx)
 }
 
-func getParker() *parker {
-	p := parkers.Get().(*parker)
-	p.mu.Lock()
-	p.woken = false // a stale notification for an earlier call
-	p.mu.Unlock()
-	return p
-}
+// getParker returns a parker from the pool. It may carry a notification
+// meant for an earlier call; that costs the new call one spurious poll,
+// cheaper than taking the lock to clear it on every call.
+func getParker() *parker { return parkers.Get().(*parker) }
 
 func putParker(p *parker) {
 	if p.stop != nil {
