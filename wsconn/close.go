@@ -107,7 +107,7 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			wake[cwSlotApp] = c.w.cwTakeSlot(cwSlotApp, t)
 			c.stage = connShutQueue
 			if c.closeQueued {
-				c.stage = connShutWait // a read is answering the peer's close
+				c.setShutWaitLocked() // a read is answering the peer's close
 			}
 
 		case connShutQueue:
@@ -136,7 +136,7 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			if !fr.Ready {
 				return notReady, false, wake, nil
 			}
-			c.stage = connShutWait
+			c.setShutWaitLocked()
 			if !c.peerClosed {
 				c.closeTimer = time.AfterFunc(c.closeTimeout, c.closeTimedOut)
 				if c.tryAcquireRead() { // no read in progress: read here
@@ -213,6 +213,16 @@ func (c *Conn) closeTimedOut() {
 	c.mu.Unlock()
 	_ = c.conn.SetReadDeadline(connPast)
 	t.Notify()
+}
+
+// setShutWaitLocked moves Shutdown to connShutWait. It sets shutWait
+// before Shutdown looks for a read in progress (rheld), and a read's
+// release clears rheld before it looks at shutWait, so one of the two sees
+// the other: either Shutdown takes the read side itself, or the release
+// finds it waiting and reads.
+func (c *Conn) setShutWaitLocked() {
+	c.stage = connShutWait
+	c.shutWait.Store(true)
 }
 
 // drainForClose reads the connection while Shutdown waits for the peer's

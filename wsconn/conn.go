@@ -115,13 +115,18 @@ type Conn struct {
 	doneErr       error // why, or nil after a clean closing handshake
 
 	// The read side is held by the one reader: rheld is set by whoever
-	// takes it, and rwake holds a token after a release, for a reader
-	// that waits to take it.
-	rheld atomic.Bool
-	rwake chan struct{}
-	rd    connReader
-	msg   connMessage
-	wg    sync.WaitGroup // the reader Shutdown started
+	// takes it; rwaiters counts the readers that wait to take it, and
+	// rwake holds a token after a release while there are any.
+	rheld    atomic.Bool
+	rwaiters atomic.Int32
+	rwake    chan struct{}
+	// shutWait is set, under mu, once stage has reached connShutWait, so
+	// that a read's release finds out without taking mu whether a
+	// Shutdown may wait for it to read the peer's close.
+	shutWait atomic.Bool
+	rd       connReader
+	msg      connMessage
+	wg       sync.WaitGroup // the reader Shutdown started
 }
 
 var (

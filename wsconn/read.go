@@ -300,9 +300,15 @@ func (m *connMessage) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) acquireRead(ctx context.Context) error {
+	if c.tryAcquireRead() {
+		return nil
+	}
+	c.rwaiters.Add(1)
+	defer c.rwaiters.Add(-1)
 	for !c.tryAcquireRead() {
-		// A release after the failed attempt leaves a token in rwake,
-		// so the wait cannot miss it; a stale token only costs a retry.
+		// A release after the failed attempt finds rwaiters counting this
+		// wait and leaves a token in rwake, so the wait cannot miss it; a
+		// stale token only costs a retry.
 		select {
 		case <-c.rwake:
 		case <-ctx.Done():
@@ -316,11 +322,15 @@ func (c *Conn) tryAcquireRead() bool { return c.rheld.CompareAndSwap(false, true
 
 func (c *Conn) releaseRead() {
 	c.rheld.Store(false)
-	select {
-	case c.rwake <- struct{}{}:
-	default: // a token is there already
+	if c.rwaiters.Load() > 0 {
+		select {
+		case c.rwake <- struct{}{}:
+		default: // a token is there already
+		}
 	}
-	c.readForShutdown()
+	if c.shutWait.Load() {
+		c.readForShutdown()
+	}
 }
 
 // readForShutdown starts reading for the peer's close frame when a
