@@ -227,7 +227,7 @@ func (w *ConnWriter) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int
 	for _, c := range q.body {
 		q.total += len(c)
 	}
-	n, ready, wake, err := w.cwPollLocked(t, cwSlotApp, q)
+	n, ready, wake, err := w.cwPollLocked(t, cwSlotApp, &q)
 	clear(w.chunks[:])
 	w.mu.Unlock()
 	cwNotify(wake)
@@ -250,7 +250,7 @@ func (w *ConnWriter) cwFrame(t *asyncio.Task, slot int, head []byte, body [][]by
 	}
 	w.mu.Lock()
 	q.hn = copy(w.head[:], head)
-	n, ready, wake, err := w.cwPollLocked(t, slot, q)
+	n, ready, wake, err := w.cwPollLocked(t, slot, &q)
 	w.mu.Unlock()
 	if !ready || err != nil {
 		return asyncio.NotReady[int](), wake, err
@@ -263,7 +263,7 @@ func (w *ConnWriter) cwFrame(t *asyncio.Task, slot int, head []byte, body [][]by
 func (w *ConnWriter) cwPoll(t *asyncio.Task, slot int, head []byte, q cwReq) (asyncio.Async[int], error) {
 	w.mu.Lock()
 	q.hn = copy(w.head[:], head)
-	n, ready, wake, err := w.cwPollLocked(t, slot, q)
+	n, ready, wake, err := w.cwPollLocked(t, slot, &q)
 	w.mu.Unlock()
 	cwNotify(wake)
 	if !ready || err != nil {
@@ -274,7 +274,7 @@ func (w *ConnWriter) cwPoll(t *asyncio.Task, slot int, head []byte, q cwReq) (as
 
 // cwPollLocked accepts what it can of q, or registers t and makes sure a
 // flush is under way. It returns the tasks to notify after unlocking.
-func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q cwReq) (n int, ready bool, wake [cwSlots]*asyncio.Task, err error) {
+func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q *cwReq) (n int, ready bool, wake [cwSlots]*asyncio.Task, err error) {
 	if err := w.cwWritableLocked(); err != nil {
 		return 0, false, wake, err
 	}
@@ -335,7 +335,7 @@ func (w *ConnWriter) cwWritableLocked() error {
 // cwAcceptLocked takes what it can of q into the queue (or straight to the
 // socket) and returns how many bytes it took; ok is false when it took
 // none. A direct write that fails sets w.err and takes nothing.
-func (w *ConnWriter) cwAcceptLocked(q cwReq) (n int, ok bool) {
+func (w *ConnWriter) cwAcceptLocked(q *cwReq) (n int, ok bool) {
 	pending := w.cwPendingLocked()
 	if q.control {
 		switch {
@@ -357,6 +357,14 @@ func (w *ConnWriter) cwAcceptLocked(q cwReq) (n int, ok bool) {
 	}
 	free := w.ring.Free()
 	switch {
+	case q.whole && q.total <= free && !q.masked:
+		// The common case: the whole write fits; no masking, no
+		// splitting, so no per-slice bookkeeping either.
+		w.ring.Write(w.head[:q.hn])
+		for _, b := range q.body {
+			w.ring.Write(b)
+		}
+		return q.total, true
 	case q.whole && q.total <= free:
 		w.cwCopyLocked(q, 0, 0)
 		return q.total, true
@@ -374,7 +382,7 @@ func (w *ConnWriter) cwAcceptLocked(q cwReq) (n int, ok bool) {
 // cwDirectLocked writes q to the socket with one writev, without copying,
 // and queues what the socket did not take: all of it for a whole write,
 // what fits in the buffer otherwise. Nothing may be pending.
-func (w *ConnWriter) cwDirectLocked(q cwReq) (int, bool) {
+func (w *ConnWriter) cwDirectLocked(q *cwReq) (int, bool) {
 	k := 0
 	if q.hn > 0 {
 		w.iov[k] = w.head[:q.hn]
@@ -417,7 +425,7 @@ func (w *ConnWriter) cwDirectLocked(q cwReq) (int, bool) {
 // cwCopyLocked queues the bytes of q after skip: the first bigN of them
 // into a new big (none when bigN is 0), the rest into the ring, or all
 // into ctl when bigN is -1.
-func (w *ConnWriter) cwCopyLocked(q cwReq, skip, bigN int) {
+func (w *ConnWriter) cwCopyLocked(q *cwReq, skip, bigN int) {
 	if bigN > 0 {
 		w.big = make([]byte, 0, bigN)
 	}
@@ -425,11 +433,11 @@ func (w *ConnWriter) cwCopyLocked(q cwReq, skip, bigN int) {
 }
 
 // cwCopySomeLocked queues n bytes of q after skip into the ring.
-func (w *ConnWriter) cwCopySomeLocked(q cwReq, skip, n int) {
+func (w *ConnWriter) cwCopySomeLocked(q *cwReq, skip, n int) {
 	w.cwCopyRangeLocked(q, skip, n, 0)
 }
 
-func (w *ConnWriter) cwCopyRangeLocked(q cwReq, skip, n, bigN int) {
+func (w *ConnWriter) cwCopyRangeLocked(q *cwReq, skip, n, bigN int) {
 	pos := 0 // position in q's stream: head, then body
 	put := func(p []byte, body bool) {
 		end := pos + len(p)
