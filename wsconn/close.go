@@ -114,8 +114,7 @@ func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string
 			var body [ws.MaxControlFramePayloadSize]byte
 			binary.BigEndian.PutUint16(body[:], uint16(c.shutCode))
 			n := 2 + copy(body[2:], c.shutReason)
-			fr, w, err := c.closeFrame(t, cwSlotShutdown, body[:n])
-			wake = cwMergeWake(wake, w)
+			fr, err := c.closeFrame(t, cwSlotShutdown, body[:n], &wake)
 			if err != nil {
 				c.shutErr = err
 				return notReady, false, wake, err
@@ -185,15 +184,15 @@ func cwMergeWake(a, b [cwSlots]*asyncio.Task) [cwSlots]*asyncio.Task {
 
 // closeFrame writes a close frame with payload body, for the task of slot,
 // whatever was written before.
-func (c *Conn) closeFrame(t *asyncio.Task, slot int, body []byte) (asyncio.Async[int], [cwSlots]*asyncio.Task, error) {
+func (c *Conn) closeFrame(t *asyncio.Task, slot int, body []byte, wake *[cwSlots]*asyncio.Task) (asyncio.Async[int], error) {
 	h := ws.Header{Fin: true, OpCode: ws.OpClose, Length: int64(len(body))}
 	if c.client {
 		h.Masked, h.Mask = true, ws.NewMask()
 	}
 	var hb [ws.MaxHeaderSize]byte
-	n := connPutHeader(&hb, h)
+	n := connPutHeader(&hb, &h)
 	one := [1][]byte{body}
-	return c.w.cwFrame(t, slot, hb[:n], one[:], h.Masked, h.Mask, true)
+	return c.w.cwFrame(t, slot, hb[:n], one[:], h.Masked, h.Mask, true, wake)
 }
 
 func (c *Conn) closeTimeoutErr() error {
@@ -322,7 +321,8 @@ func (c *Conn) closeAndEnd(body []byte, err error) {
 	if body != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), c.closeTimeout)
 		_, werr := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
-			r, wake, err := c.closeFrame(t, cwSlotReader, body)
+			var wake [cwSlots]*asyncio.Task
+			r, err := c.closeFrame(t, cwSlotReader, body, &wake)
 			cwNotify(wake)
 			return r, err
 		})

@@ -178,7 +178,7 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 
 // connPutHeader encodes h into b as [ws.WriteHeader] does, without
 // allocating, and returns its length.
-func connPutHeader(b *[ws.MaxHeaderSize]byte, h ws.Header) int {
+func connPutHeader(b *[ws.MaxHeaderSize]byte, h *ws.Header) int {
 	b[0] = h.Rsv<<4 | byte(h.OpCode)
 	if h.Fin {
 		b[0] |= 0x80
@@ -207,34 +207,36 @@ func connPutHeader(b *[ws.MaxHeaderSize]byte, h ws.Header) int {
 // payload, all or nothing, for the task of slot. owner is the
 // MessageWriter writing it, if any. It answers Ready(payload length).
 func (c *Conn) pollFrame(t *asyncio.Task, slot int, fin bool, op ws.OpCode, body [][]byte, owner *MessageWriter) (asyncio.Async[int], error) {
+	var wake [cwSlots]*asyncio.Task
 	c.mu.Lock()
-	r, wake, err := c.pollFrameLocked(t, slot, fin, op, body, owner)
+	r, err := c.pollFrameLocked(t, slot, fin, op, body, owner, &wake)
 	c.mu.Unlock()
 	cwNotify(wake)
 	return r, err
 }
 
-func (c *Conn) pollFrameLocked(t *asyncio.Task, slot int, fin bool, op ws.OpCode, body [][]byte, owner *MessageWriter) (asyncio.Async[int], [cwSlots]*asyncio.Task, error) {
-	var wake [cwSlots]*asyncio.Task
+// pollFrameLocked is pollFrame under c.mu; it adds to wake the tasks to
+// notify once no lock is held.
+func (c *Conn) pollFrameLocked(t *asyncio.Task, slot int, fin bool, op ws.OpCode, body [][]byte, owner *MessageWriter, wake *[cwSlots]*asyncio.Task) (asyncio.Async[int], error) {
 	total := 0
 	for _, b := range body {
 		total += len(b)
 	}
 	if op.IsControl() && total > ws.MaxControlFramePayloadSize {
-		return asyncio.NotReady[int](), wake, fmt.Errorf("wsconn: a control frame of %d bytes, more than %d", total, ws.MaxControlFramePayloadSize)
+		return asyncio.NotReady[int](), fmt.Errorf("wsconn: a control frame of %d bytes, more than %d", total, ws.MaxControlFramePayloadSize)
 	}
 	if err := c.writableLocked(op, owner); err != nil {
-		return asyncio.NotReady[int](), wake, err
+		return asyncio.NotReady[int](), err
 	}
 	h := ws.Header{Fin: fin, OpCode: op, Length: int64(total)}
 	if c.client {
 		h.Masked, h.Mask = true, ws.NewMask()
 	}
 	var hb [ws.MaxHeaderSize]byte
-	n := connPutHeader(&hb, h)
-	r, wake, err := c.w.cwFrame(t, slot, hb[:n], body, h.Masked, h.Mask, op.IsControl())
+	n := connPutHeader(&hb, &h)
+	r, err := c.w.cwFrame(t, slot, hb[:n], body, h.Masked, h.Mask, op.IsControl(), wake)
 	if !r.Ready || err != nil {
-		return asyncio.NotReady[int](), wake, err
+		return asyncio.NotReady[int](), err
 	}
 	if owner != nil {
 		c.mw = owner
@@ -242,7 +244,7 @@ func (c *Conn) pollFrameLocked(t *asyncio.Task, slot int, fin bool, op ws.OpCode
 			c.mw = nil
 		}
 	}
-	return asyncio.Ready(total), wake, nil
+	return asyncio.Ready(total), nil
 }
 
 // writableLocked returns why a frame of op may not be written now.
@@ -322,7 +324,8 @@ func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], err
 		chunks[0] = b.Chunk()
 		body = chunks[:1]
 	}
-	r, wake, err := c.pollFrameLocked(t, cwSlotApp, true, ws.OpBinary, body, nil)
+	var wake [cwSlots]*asyncio.Task
+	r, err := c.pollFrameLocked(t, cwSlotApp, true, ws.OpBinary, body, nil, &wake)
 	clear(chunks[:])
 	c.mu.Unlock()
 	cwNotify(wake)

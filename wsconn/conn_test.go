@@ -121,7 +121,7 @@ func TestConnPutHeaderMatchesGobwas(t *testing.T) {
 			t.Fatal(err)
 		}
 		var b [ws.MaxHeaderSize]byte
-		if got := b[:connPutHeader(&b, h)]; !bytes.Equal(got, want.Bytes()) {
+		if got := b[:connPutHeader(&b, &h)]; !bytes.Equal(got, want.Bytes()) {
 			t.Errorf("connPutHeader(%+v) = % x, want % x as ws.WriteHeader", h, got, want.Bytes())
 		}
 	}

@@ -227,7 +227,8 @@ func (w *ConnWriter) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int
 	for _, c := range q.body {
 		q.total += len(c)
 	}
-	n, ready, wake, err := w.cwPollLocked(t, cwSlotApp, &q)
+	var wake [cwSlots]*asyncio.Task
+	n, ready, err := w.cwPollLocked(t, cwSlotApp, &q, &wake)
 	clear(w.chunks[:])
 	w.mu.Unlock()
 	cwNotify(wake)
@@ -241,21 +242,21 @@ func (w *ConnWriter) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int
 // cwFrame writes one frame, all or nothing: head (a frame header) and the
 // concatenation of body, masked with mask when masked is set. A control
 // frame may pass a full buffer by one frame. It answers
-// Ready(len(head)+len(body)) and returns the tasks to notify, which the
-// caller notifies once it holds no lock.
-func (w *ConnWriter) cwFrame(t *asyncio.Task, slot int, head []byte, body [][]byte, masked bool, mask [4]byte, control bool) (asyncio.Async[int], [cwSlots]*asyncio.Task, error) {
+// Ready(len(head)+len(body)) and adds to wake the tasks to notify, which
+// the caller notifies once it holds no lock.
+func (w *ConnWriter) cwFrame(t *asyncio.Task, slot int, head []byte, body [][]byte, masked bool, mask [4]byte, control bool, wake *[cwSlots]*asyncio.Task) (asyncio.Async[int], error) {
 	q := cwReq{body: body, total: len(head), whole: true, control: control, masked: masked, mask: mask}
 	for _, b := range body {
 		q.total += len(b)
 	}
 	w.mu.Lock()
 	q.hn = copy(w.head[:], head)
-	n, ready, wake, err := w.cwPollLocked(t, slot, &q)
+	n, ready, err := w.cwPollLocked(t, slot, &q, wake)
 	w.mu.Unlock()
 	if !ready || err != nil {
-		return asyncio.NotReady[int](), wake, err
+		return asyncio.NotReady[int](), err
 	}
-	return asyncio.Ready(n), wake, nil
+	return asyncio.Ready(n), nil
 }
 
 // cwPoll runs one write. head, a frame header, is copied at once into
@@ -263,7 +264,8 @@ func (w *ConnWriter) cwFrame(t *asyncio.Task, slot int, head []byte, body [][]by
 func (w *ConnWriter) cwPoll(t *asyncio.Task, slot int, head []byte, q cwReq) (asyncio.Async[int], error) {
 	w.mu.Lock()
 	q.hn = copy(w.head[:], head)
-	n, ready, wake, err := w.cwPollLocked(t, slot, &q)
+	var wake [cwSlots]*asyncio.Task
+	n, ready, err := w.cwPollLocked(t, slot, &q, &wake)
 	w.mu.Unlock()
 	cwNotify(wake)
 	if !ready || err != nil {
@@ -273,26 +275,28 @@ func (w *ConnWriter) cwPoll(t *asyncio.Task, slot int, head []byte, q cwReq) (as
 }
 
 // cwPollLocked accepts what it can of q, or registers t and makes sure a
-// flush is under way. It returns the tasks to notify after unlocking.
-func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q *cwReq) (n int, ready bool, wake [cwSlots]*asyncio.Task, err error) {
+// flush is under way. It adds to wake the tasks to notify after
+// unlocking; it never clears an entry of wake.
+func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q *cwReq, wake *[cwSlots]*asyncio.Task) (n int, ready bool, err error) {
 	if err := w.cwWritableLocked(); err != nil {
-		return 0, false, wake, err
+		return 0, false, err
 	}
 	if q.total == 0 {
-		return 0, true, wake, nil
+		return 0, true, nil
 	}
 	for attempt := 0; ; attempt++ {
 		if n, ok := w.cwAcceptLocked(q); ok {
 			w.accepted.Add(int64(n))
 			if w.through && w.cwKickLocked() {
-				wake = w.cwTakeTasksLocked(t)
+				w.cwTakeTasksIntoLocked(t, wake)
 			}
-			return n, true, wake, w.err
+			return n, true, w.err
 		}
 		if w.err != nil {
 			// The direct write failed: no flush will run to wake the
 			// other waiting tasks, so they learn of it now.
-			return 0, false, w.cwTakeTasksLocked(t), w.err
+			w.cwTakeTasksIntoLocked(t, wake)
+			return 0, false, w.err
 		}
 		// Full: try to make room now, once, before waiting.
 		if attempt > 0 || w.busy || w.raw == nil {
@@ -300,13 +304,13 @@ func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q *cwReq) (n int, r
 		}
 		progress := w.cwDrainLocked()
 		if progress || w.err != nil {
-			wake = w.cwTakeTasksLocked(t)
+			w.cwTakeTasksIntoLocked(t, wake)
 		}
 		if w.err != nil {
 			// No flush will start on a failed writer: answering NotReady
 			// now would leave t waiting for a notification that never
 			// comes.
-			return 0, false, wake, w.err
+			return 0, false, w.err
 		}
 		if !progress {
 			break
@@ -318,7 +322,7 @@ func (w *ConnWriter) cwPollLocked(t *asyncio.Task, slot int, q *cwReq) (n int, r
 	w.cwRegisterLocked(slot, t)
 	w.cwStartLocked()
 	w.notReady.Add(1)
-	return 0, false, wake, nil
+	return 0, false, nil
 }
 
 // cwWritableLocked returns why nothing may be written, if anything.
@@ -598,6 +602,15 @@ func (w *ConnWriter) cwTakeTasksLocked(except *asyncio.Task) (wake [cwSlots]*asy
 		}
 	}
 	return wake
+}
+
+// cwTakeTasksIntoLocked is cwTakeTasksLocked that adds the tasks to wake.
+func (w *ConnWriter) cwTakeTasksIntoLocked(except *asyncio.Task, wake *[cwSlots]*asyncio.Task) {
+	for i, t := range w.tasks {
+		if t != nil && t != except {
+			wake[i], w.tasks[i] = t, nil
+		}
+	}
 }
 
 func cwNotify(wake [cwSlots]*asyncio.Task) {

@@ -503,9 +503,10 @@ func TestConnWriterControlFramePassesFullBuffer(t *testing.T) {
 
 	pong := []byte("\x8a\x04pong")
 	body := [][]byte{pong[2:]}
-	r, _, err := w.cwFrame(nil, cwSlotReader, pong[:2], body, false, [4]byte{}, true)
+	var wake [cwSlots]*asyncio.Task
+	r, err := w.cwFrame(nil, cwSlotReader, pong[:2], body, false, [4]byte{}, true, &wake)
 	cwWantReady(t, "a control frame past a full buffer", r, err, 6)
-	r, _, err = w.cwFrame(nil, cwSlotReader, pong[:2], body, false, [4]byte{}, true)
+	r, err = w.cwFrame(nil, cwSlotReader, pong[:2], body, false, [4]byte{}, true, &wake)
 	cwWantNotReady(t, "a second control frame past a full buffer", r, err)
 
 	// Let part of the queue out, then write more: it goes after the pong.
