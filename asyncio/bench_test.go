@@ -78,6 +78,7 @@ func BenchmarkBlockOnReady(b *testing.B) {
 
 // BenchmarkBlockOnRoundTrip is a full park and wake-up: the poll answers
 // NotReady and hands its task to another goroutine, which notifies it.
+// BlockOn's first poll, without a task, answers NotReady too.
 func BenchmarkBlockOnRoundTrip(b *testing.B) {
 	for _, name := range []string{"Background", "WithCancel"} {
 		b.Run(name, func(b *testing.B) {
@@ -97,6 +98,9 @@ func BenchmarkBlockOnRoundTrip(b *testing.B) {
 			}()
 			parked := false
 			poll := func(t *asyncio.Task) (asyncio.Async[int], error) {
+				if t == nil {
+					return asyncio.NotReady[int](), nil
+				}
 				if parked = !parked; parked {
 					tasks <- t
 					return asyncio.NotReady[int](), nil

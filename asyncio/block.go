@@ -69,10 +69,20 @@ func putParker(p *parker) {
 // goroutine between notifications of the task it passes to poll: there is
 // no busy loop and no timer. If ctx is already done it returns at once
 // without polling. When ctx ends first it returns ctx's cause.
+//
+// The first poll is passed the nil Task, so that a poll that completes at
+// once, the common case, costs no parker. If it answers NotReady, BlockOn
+// polls again at once with a Task of its own, which replaces the nil one:
+// the writer notifies the task of the latest poll.
 func BlockOn[T any](ctx context.Context, poll func(*Task) (Async[T], error)) (T, error) {
 	var zero T
 	if err := context.Cause(ctx); err != nil {
 		return zero, err
+	}
+	if r, err := poll(nil); err != nil {
+		return zero, err
+	} else if r.Ready {
+		return r.Value, nil
 	}
 	p := getParker()
 	defer putParker(p)
@@ -141,20 +151,32 @@ func finish(ctx context.Context, w AsyncWriter, shutdown bool) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	p := getParker()
-	defer putParker(p)
+	// As in BlockOn: a first poll without a task, then the parker's.
+	var p *parker
 	for {
+		var t *Task
+		if p != nil {
+			t = &p.task
+		}
 		var r Async[struct{}]
 		var err error
 		if shutdown {
-			r, err = w.Shutdown(&p.task)
+			r, err = w.Shutdown(t)
 		} else {
-			r, err = w.PollFlush(&p.task)
+			r, err = w.PollFlush(t)
 		}
-		if err != nil || r.Ready {
+		switch {
+		case err != nil || r.Ready:
+			if p != nil {
+				putParker(p)
+			}
 			return err
+		case p == nil:
+			p = getParker()
+			continue
 		}
 		if err := p.park(ctx); err != nil {
+			putParker(p)
 			return err
 		}
 	}
