@@ -146,38 +146,30 @@ func Shutdown(ctx context.Context, w AsyncWriter) error {
 }
 
 // finish is BlockOn for PollFlush or Shutdown, without the method value
-// that would cost an allocation per call.
+// that would cost an allocation per call; like BlockOn, it polls first
+// without a task.
 func finish(ctx context.Context, w AsyncWriter, shutdown bool) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	// As in BlockOn: a first poll without a task, then the parker's.
-	var p *parker
+	if r, err := finishPoll(w, shutdown, nil); err != nil || r.Ready {
+		return err
+	}
+	p := getParker()
+	defer putParker(p)
 	for {
-		var t *Task
-		if p != nil {
-			t = &p.task
-		}
-		var r Async[struct{}]
-		var err error
-		if shutdown {
-			r, err = w.Shutdown(t)
-		} else {
-			r, err = w.PollFlush(t)
-		}
-		switch {
-		case err != nil || r.Ready:
-			if p != nil {
-				putParker(p)
-			}
+		if r, err := finishPoll(w, shutdown, &p.task); err != nil || r.Ready {
 			return err
-		case p == nil:
-			p = getParker()
-			continue
 		}
 		if err := p.park(ctx); err != nil {
-			putParker(p)
 			return err
 		}
 	}
+}
+
+func finishPoll(w AsyncWriter, shutdown bool, t *Task) (Async[struct{}], error) {
+	if shutdown {
+		return w.Shutdown(t)
+	}
+	return w.PollFlush(t)
 }

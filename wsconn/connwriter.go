@@ -361,14 +361,6 @@ func (w *ConnWriter) cwAcceptLocked(q *cwReq) (n int, ok bool) {
 	}
 	free := w.ring.Free()
 	switch {
-	case q.whole && q.total <= free && !q.masked:
-		// The common case: the whole write fits; no masking, no
-		// splitting, so no per-slice bookkeeping either.
-		w.ring.Write(w.head[:q.hn])
-		for _, b := range q.body {
-			w.ring.Write(b)
-		}
-		return q.total, true
 	case q.whole && q.total <= free:
 		w.cwCopyLocked(q, 0, 0)
 		return q.total, true
@@ -430,6 +422,18 @@ func (w *ConnWriter) cwDirectLocked(q *cwReq) (int, bool) {
 // into a new big (none when bigN is 0), the rest into the ring, or all
 // into ctl when bigN is -1.
 func (w *ConnWriter) cwCopyLocked(q *cwReq, skip, bigN int) {
+	if skip == 0 && bigN == 0 && !q.masked {
+		// The common case, a whole frame into the ring: nothing to skip,
+		// split or mask, so no per-slice bookkeeping.
+		n := w.ring.Write(w.head[:q.hn])
+		for _, b := range q.body {
+			n += w.ring.Write(b)
+		}
+		if n != q.total {
+			panic("wsconn: ring overflow")
+		}
+		return
+	}
 	if bigN > 0 {
 		w.big = make([]byte, 0, bigN)
 	}
@@ -596,11 +600,7 @@ func (w *ConnWriter) cwTakeSlotLocked(slot int, except *asyncio.Task) *asyncio.T
 // cwTakeTasksLocked removes and returns the registered tasks but except,
 // the task of the poll in progress, which must not notify itself.
 func (w *ConnWriter) cwTakeTasksLocked(except *asyncio.Task) (wake [cwSlots]*asyncio.Task) {
-	for i, t := range w.tasks {
-		if t != nil && t != except {
-			wake[i], w.tasks[i] = t, nil
-		}
-	}
+	w.cwTakeTasksIntoLocked(except, &wake)
 	return wake
 }
 

@@ -254,3 +254,43 @@ func TestConnPeerEndsWithoutClose(t *testing.T) {
 		t.Errorf("CloseCode = %d, want 1006", code)
 	}
 }
+
+// TestConnSecondReaderWaitsForFirst: a read that finds another in
+// progress waits for the read side, and the first read's release hands it
+// over, so each gets one message.
+func TestConnSecondReaderWaitsForFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		c := Server(a, nil)
+		defer c.Close()
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		type result struct {
+			p   string
+			err error
+		}
+		read := func(into chan<- result) {
+			_, p, err := c.ReadMessage(ctx)
+			into <- result{string(p), err}
+		}
+		first, second := make(chan result, 1), make(chan result, 1)
+		go read(first)
+		synctest.Wait() // the first read holds the read side, blocked on the pipe
+		go read(second)
+		synctest.Wait()
+		if n := c.rwaiters.Load(); n != 1 {
+			t.Fatalf("%d readers wait for the read side, want 1", n)
+		}
+		go func() {
+			b.Write(connRawFrame(true, ws.OpBinary, 0, true, []byte("one")))
+			b.Write(connRawFrame(true, ws.OpBinary, 0, true, []byte("two")))
+		}()
+		if r := <-first; r.err != nil || r.p != "one" {
+			t.Fatalf("first read = %q, %v; want \"one\"", r.p, r.err)
+		}
+		if r := <-second; r.err != nil || r.p != "two" {
+			t.Fatalf("second read = %q, %v; want \"two\" (was it woken when the first ended?)", r.p, r.err)
+		}
+	})
+}
