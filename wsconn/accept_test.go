@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/handlertest"
 )
 
 // connEcho echoes every message of c with its type until a read fails.
@@ -38,17 +38,15 @@ func connEcho(c *Conn) error {
 // o; the returned wait closes the server and waits for the handlers,
 // which end when their clients go.
 func connEchoServer(t *testing.T, tlsOn bool, o *UpgradeOptions) (srv *httptest.Server, wait func()) {
-	var handlers sync.WaitGroup
-	srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
+	var handlers handlertest.Group
+	srv = httptest.NewUnstartedServer(handlers.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := Upgrade(w, r, o)
 		if err != nil {
 			return
 		}
 		defer c.Close()
 		connEcho(c)
-	}))
+	})))
 	if tlsOn {
 		srv.TLS = connServerTLS(t)
 		srv.StartTLS()

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -17,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/handlertest"
 	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
@@ -41,7 +41,7 @@ func connClientTLS(t *testing.T) *tls.Config {
 // connPeerServer starts a WebSocket echo server of another library; the
 // returned wait closes it and waits for its handlers.
 func connPeerServer(t *testing.T, lib string, tlsOn bool) (url string, wait func()) {
-	var handlers sync.WaitGroup
+	var handlers handlertest.Group
 	var h http.Handler
 	switch lib {
 	case "gorilla":
@@ -75,11 +75,7 @@ func connPeerServer(t *testing.T, lib string, tlsOn bool) (url string, wait func
 			}
 		})
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
-		h.ServeHTTP(w, r)
-	}))
+	srv := httptest.NewUnstartedServer(handlers.Wrap(h))
 	scheme := "ws"
 	if tlsOn {
 		srv.TLS = connServerTLS(t)

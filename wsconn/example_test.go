@@ -62,10 +62,9 @@ func ExampleConnWriter() {
 // An echo server: the read flushes the replies queued since the last
 // read, so the loop needs no Flush of its own.
 func ExampleUpgrade() {
-	var handlers sync.WaitGroup
+	handled := make(chan struct{}) // one client: closed when its handler returns
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
+		defer close(handled)
 		c, err := wsconn.Upgrade(w, r, nil)
 		if err != nil {
 			return // Upgrade answered the request
@@ -84,8 +83,8 @@ func ExampleUpgrade() {
 			}
 		}
 	}))
-	defer handlers.Wait()
 	defer srv.Close()
+	defer func() { <-handled }()
 
 	ctx := context.Background()
 	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -115,9 +114,9 @@ func ExampleUpgrade() {
 // request; the goroutine takes a context that the handler's return does
 // not cancel.
 func ExampleUpgrade_ownGoroutine() {
-	var serving sync.WaitGroup
+	served := make(chan struct{}) // one client: closed when its goroutine ends
 	serve := func(ctx context.Context, c *wsconn.Conn) {
-		defer serving.Done()
+		defer close(served)
 		defer c.Close()
 		for {
 			op, p, err := c.ReadMessage(ctx)
@@ -136,7 +135,6 @@ func ExampleUpgrade_ownGoroutine() {
 		if err != nil {
 			return
 		}
-		serving.Add(1)
 		go serve(context.WithoutCancel(r.Context()), c)
 	}))
 	defer srv.Close()
@@ -158,7 +156,7 @@ func ExampleUpgrade_ownGoroutine() {
 	if err := asyncio.Shutdown(ctx, c); err != nil {
 		log.Fatal(err)
 	}
-	serving.Wait()
+	<-served
 	fmt.Println("closed with", c.CloseCode())
 	// Output:
 	// "still here"

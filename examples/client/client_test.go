@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/handlertest"
 	"github.com/pollws/pollws/wsconn"
 )
 
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type echoServer struct {
 	*httptest.Server
 	url      string
-	handlers sync.WaitGroup
+	handlers handlertest.Group
 	conns    atomic.Int32
 }
 
@@ -39,8 +39,6 @@ func newEchoServer(t *testing.T, tls bool, alter func(i int, p []byte) []byte) *
 	s := &echoServer{}
 	opts := &wsconn.UpgradeOptions{Options: wsconn.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.handlers.Add(1)
-		defer s.handlers.Done()
 		c, err := wsconn.Upgrade(w, r, opts)
 		if err != nil {
 			return
@@ -65,7 +63,7 @@ func newEchoServer(t *testing.T, tls bool, alter func(i int, p []byte) []byte) *
 			}
 		}
 	})
-	s.Server = httptest.NewUnstartedServer(h)
+	s.Server = httptest.NewUnstartedServer(s.handlers.Wrap(h))
 	s.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // refused certificates
 	if tls {
 		s.Server.StartTLS()

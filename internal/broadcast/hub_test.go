@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/pollws/pollws/internal/handlertest"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
 )
@@ -44,7 +45,7 @@ type hubServer struct {
 	hub      *Hub
 	srv      *httptest.Server
 	url      string
-	handlers sync.WaitGroup
+	handlers handlertest.Group
 	subs     chan *Subscriber // each new subscriber
 	ended    chan *Subscriber // each subscriber whose handler ended
 }
@@ -59,9 +60,7 @@ func newHubServer(t testing.TB, o *Options, writeBuf, sendBuf int) *hubServer {
 		Writer:       &wsconn.ConnWriterOptions{BufferSize: writeBuf},
 		CloseTimeout: 2 * time.Second,
 	}}
-	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.handlers.Add(1)
-		defer s.handlers.Done()
+	s.srv = httptest.NewUnstartedServer(s.handlers.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := wsconn.Upgrade(w, r, opts)
 		if err != nil {
 			return
@@ -85,7 +84,7 @@ func newHubServer(t testing.TB, o *Options, writeBuf, sendBuf int) *hubServer {
 		case s.ended <- sub:
 		default:
 		}
-	}))
+	})))
 	s.srv.Listener = smallBuffers{s.srv.Listener, sendBuf}
 	s.srv.Start()
 	s.url = "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/sub"
@@ -400,11 +399,9 @@ func TestGroupDrainsSubscribers(t *testing.T) {
 	h := New(nil)
 	defer h.Close()
 	g := shutdown.NewGroup(nil)
-	var handlers sync.WaitGroup
+	var handlers handlertest.Group
 	added := make(chan struct{}, 8)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
+	srv := httptest.NewServer(handlers.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := wsconn.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -426,7 +423,7 @@ func TestGroupDrainsSubscribers(t *testing.T) {
 			}
 		}
 		m.Done(err)
-	}))
+	})))
 	defer handlers.Wait()
 	defer srv.Close()
 
