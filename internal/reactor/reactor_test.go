@@ -1,0 +1,252 @@
+package reactor
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/socket"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// pair returns the two ends of a loopback TCP connection.
+func pair(t testing.TB) (a, b *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		ch <- c
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-ch
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return s.(*net.TCPConn), c.(*net.TCPConn)
+}
+
+// signal is a task that records its notifications in a channel.
+type signal struct {
+	task *asyncio.Task
+	c    chan struct{}
+}
+
+func newSignal() *signal {
+	s := &signal{c: make(chan struct{}, 1)}
+	s.task = asyncio.NewTask(func() {
+		select {
+		case s.c <- struct{}{}:
+		default:
+		}
+	})
+	return s
+}
+
+func (s *signal) wait(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-s.c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no notification: %s", what)
+	}
+}
+
+func (s *signal) drain() {
+	select {
+	case <-s.c:
+	default:
+	}
+}
+
+func newReactor(t *testing.T) *Reactor {
+	t.Helper()
+	r, err := New()
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func register(t *testing.T, r *Reactor, c net.Conn, rd, wr *signal) (*Registration, *socket.Socket) {
+	t.Helper()
+	s, ok := socket.Of(c)
+	if !ok {
+		t.Skip("no raw socket on this system")
+	}
+	g, err := r.Register(s, rd.task, wr.task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, s
+}
+
+func TestReadableNotifies(t *testing.T) {
+	r := newReactor(t)
+	srv, cli := pair(t)
+	rd, wr := newSignal(), newSignal()
+	g, s := register(t, r, srv, rd, wr)
+	defer g.Close()
+	buf := make([]byte, 64)
+	for i := range 3 {
+		if _, err := s.Read(buf); !errors.Is(err, socket.ErrWouldBlock) {
+			t.Fatalf("read before data: %v, want ErrWouldBlock", err)
+		}
+		rd.drain() // whatever came before the read is spent
+		if _, err := cli.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		rd.wait(t, "the peer wrote")
+		if n, err := s.Read(buf); err != nil || string(buf[:n]) != "hello" {
+			t.Fatalf("round %d: read %q, %v", i, buf[:n], err)
+		}
+	}
+}
+
+func TestWritableNotifiesAfterFull(t *testing.T) {
+	r := newReactor(t)
+	srv, cli := pair(t)
+	srv.SetWriteBuffer(16 << 10)
+	rd, wr := newSignal(), newSignal()
+	g, s := register(t, r, srv, rd, wr)
+	defer g.Close()
+	chunk := make([]byte, 64<<10)
+	total := 0
+	for {
+		n, err := s.Writev([][]byte{chunk})
+		total += n
+		if errors.Is(err, socket.ErrWouldBlock) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wr.drain()
+	go func() {
+		b := make([]byte, 1<<20)
+		for got := 0; got < total; {
+			n, err := cli.Read(b)
+			if err != nil {
+				return
+			}
+			got += n
+		}
+	}()
+	wr.wait(t, "the peer read, making room")
+	if _, err := s.Writev([][]byte{chunk[:1]}); err != nil {
+		t.Fatalf("write after the writable edge: %v", err)
+	}
+}
+
+func TestHangUpNotifiesReader(t *testing.T) {
+	r := newReactor(t)
+	srv, cli := pair(t)
+	rd, wr := newSignal(), newSignal()
+	g, s := register(t, r, srv, rd, wr)
+	defer g.Close()
+	buf := make([]byte, 8)
+	s.Read(buf)
+	rd.drain()
+	cli.Close()
+	rd.wait(t, "the peer hung up")
+	if _, err := s.Read(buf); err == nil || errors.Is(err, socket.ErrWouldBlock) {
+		t.Fatalf("read after hang-up: %v, want the end of the stream", err)
+	}
+}
+
+func TestClosedRegistrationIsQuiet(t *testing.T) {
+	r := newReactor(t)
+	srv, cli := pair(t)
+	rd, wr := newSignal(), newSignal()
+	g, _ := register(t, r, srv, rd, wr)
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g.Close()
+	rd.drain()
+	cli.Write([]byte("x"))
+	// A notification under way when Close returned is allowed; none may
+	// follow an event that came after it. Give one a chance to show.
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-rd.c:
+		t.Fatal("a closed registration was notified")
+	default:
+	}
+}
+
+func TestEventGoroutineOnlyWhileRegistered(t *testing.T) {
+	r := newReactor(t)
+	base := runtime.NumGoroutine()
+	const n = 200
+	regs := make([]*Registration, n)
+	for i := range regs {
+		srv, _ := pair(t)
+		regs[i], _ = register(t, r, srv, newSignal(), newSignal())
+	}
+	if got := runtime.NumGoroutine() - base; got > 1 {
+		t.Fatalf("%d registered sockets: %d more goroutines, want at most 1", n, got)
+	}
+	if r.Len() != n {
+		t.Fatalf("Len = %d, want %d", r.Len(), n)
+	}
+	for _, g := range regs {
+		g.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // the event goroutine exits by itself; nothing to wait on
+	}
+	if got := runtime.NumGoroutine(); got > base {
+		t.Fatalf("no socket registered: %d goroutines, want %d", got, base)
+	}
+	// And it starts again for the next socket.
+	srv, cli := pair(t)
+	rd := newSignal()
+	g, s := register(t, r, srv, rd, newSignal())
+	defer g.Close()
+	s.Read(make([]byte, 1))
+	rd.drain()
+	cli.Write([]byte("x"))
+	rd.wait(t, "a socket registered after the event goroutine exited")
+}
+
+func TestCloseWakesEveryone(t *testing.T) {
+	r, err := New()
+	if err != nil {
+		t.Skip(err)
+	}
+	srv, _ := pair(t)
+	rd, wr := newSignal(), newSignal()
+	register(t, r, srv, rd, wr)
+	rd.drain()
+	wr.drain()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rd.wait(t, "the reactor closed")
+	wr.wait(t, "the reactor closed")
+	s, _ := socket.Of(srv)
+	if _, err := r.Register(s, nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Register after Close: %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,113 @@
+//go:build linux
+
+package socket
+
+import (
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const supported = true
+
+func (s *Socket) doRead(fd uintptr) bool {
+	for {
+		n, _, errno := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rp[0])), uintptr(len(s.rp)))
+		if errno == syscall.EINTR {
+			continue
+		}
+		s.rn, s.rerr = int(n), errno
+		if errno != 0 {
+			s.rn = 0
+		}
+		return true
+	}
+}
+
+func (s *Socket) doWrite(fd uintptr) bool {
+	var iov [MaxVec]unix.Iovec
+	k := 0
+	for _, b := range s.wv {
+		if len(b) > 0 && k < len(iov) {
+			iov[k].Base = &b[0]
+			iov[k].SetLen(len(b))
+			k++
+		}
+	}
+	if k == 0 {
+		s.wn, s.werr = 0, 0
+		return true
+	}
+	for {
+		n, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		if errno == syscall.EINTR {
+			continue
+		}
+		s.wn, s.werr = int(n), errno
+		if errno != 0 {
+			s.wn = 0
+		}
+		return true
+	}
+}
+
+// doPeek answers true once a read would not block.
+func (s *Socket) doPeek(fd uintptr) bool {
+	var b [1]byte
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		return true
+	}
+}
+
+// doPollOut answers true once a write would not block.
+func (s *Socket) doPollOut(fd uintptr) bool {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(fds[:], 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
+}
+
+func readErr(n int, errno syscall.Errno) error {
+	switch {
+	case errno == syscall.EAGAIN:
+		return ErrWouldBlock
+	case errno != 0:
+		return os.NewSyscallError("read", errno)
+	case n == 0:
+		return io.EOF
+	}
+	return nil
+}
+
+func writeErr(n int, errno syscall.Errno) error {
+	switch {
+	case errno == syscall.EAGAIN:
+		return ErrWouldBlock
+	case errno != 0:
+		return os.NewSyscallError("writev", errno)
+	}
+	return nil
+}
+
+func outQueue(fd uintptr) int {
+	n, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+	if err != nil {
+		return -1
+	}
+	return n
+}
