@@ -9,38 +9,6 @@ import (
 	"testing"
 )
 
-// BenchmarkRing measures a writer's buffer: copy in, peek, discard. In
-// "drain" every op empties the ring, so its storage goes back to the pool
-// and comes out again; in "held" a byte stays pending and the storage
-// stays held.
-func BenchmarkRing(b *testing.B) {
-	for _, size := range []int{128, 1 << 10, 16 << 10} {
-		b.Run(fmt.Sprintf("drain/%dB", size), func(b *testing.B) {
-			r := NewRing(64 << 10)
-			p := make([]byte, size)
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				r.Write(p)
-				x, y := r.Peek()
-				r.Discard(len(x) + len(y))
-			}
-		})
-		b.Run(fmt.Sprintf("held/%dB", size), func(b *testing.B) {
-			r := NewRing(64 << 10)
-			p := make([]byte, size)
-			r.Write(p[:1])
-			b.ReportAllocs()
-			b.SetBytes(int64(size))
-			for b.Loop() {
-				r.Write(p)
-				x, y := r.Peek()
-				r.Discard(min(len(x)+len(y), size))
-			}
-		})
-	}
-}
-
 // BenchmarkStream measures a chunk through a stream: in "poll" one
 // goroutine writes and reads it with polls, in "goroutines" a writer
 // goroutine blocks on a full stream and the reader on an empty one.

@@ -2,6 +2,7 @@ package buf
 
 import (
 	"fmt"
+	"github.com/pollws/pollws/internal/pool"
 	"math"
 	"math/bits"
 	"sync"
@@ -125,7 +126,7 @@ func NewChannel(capacity int, bp Backpressure) *Channel {
 	if bp != Park && bp != Drop {
 		panic(fmt.Sprintf("buf: NewChannel with unknown %v", bp))
 	}
-	return &Channel{size: 1 << sizeClass(capacity), bp: bp, slots: make([]*frame, 8)}
+	return &Channel{size: 1 << pool.Class(capacity), bp: bp, slots: make([]*frame, 8)}
 }
 
 // Cap returns the capacity in bytes, a power of two.
@@ -391,7 +392,7 @@ var framePools [bits.UintSize]sync.Pool
 // minFrameClass keeps tiny frames from each having a size class of their own.
 const minFrameClass = 4
 
-func frameClass(n int) int { return max(sizeClass(n), minFrameClass) }
+func frameClass(n int) int { return max(pool.Class(n), minFrameClass) }
 
 func getFrame(n int) *frame {
 	k := frameClass(n)

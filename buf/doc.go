@@ -1,13 +1,8 @@
 // Package buf holds the bounded buffers that queue bytes in pollws, so that
 // nothing in the module can grow without bound.
 //
-// There are three, each a whole capability:
+// There are two, each a whole capability:
 //
-//   - [Ring] is the byte buffer under every writer: a fixed-capacity ring
-//     for a writer's pending bytes. It copies in what fits, shows what is
-//     pending as at most two slices (for one vectored write), and discards
-//     what was written. Its storage comes from a pool on the first byte
-//     and goes back when it drains, so an idle connection holds no buffer.
 //   - A stream ([NewStream]) is a bounded stream of byte chunks from one or
 //     more writers to one reader. A full stream makes writers wait; chunk
 //     boundaries and each writer's order are kept; [StreamWriter.Clone]

@@ -10,27 +10,6 @@ import (
 	"github.com/pollws/pollws/buf"
 )
 
-func ExampleRing() {
-	r := buf.NewRing(8)
-	fmt.Println("held while idle:", r.Held())
-
-	n := r.Write([]byte("hello, world"))
-	fmt.Println("took", n, "bytes, free", r.Free())
-
-	r.Discard(5) // as if a socket took "hello"
-	r.Write([]byte("!!!"))
-	a, b := r.Peek() // one vectored write could send both
-	fmt.Printf("pending %q + %q\n", a, b)
-
-	r.Discard(r.Len())
-	fmt.Println("held once drained:", r.Held())
-	// Output:
-	// held while idle: false
-	// took 8 bytes, free 0
-	// pending ", w" + "!!!"
-	// held once drained: false
-}
-
 func ExampleNewStream() {
 	ctx := context.Background()
 	w, r := buf.NewStreamSize(4)

@@ -22,7 +22,7 @@ import (
 func connEcho(c *Conn) error {
 	ctx := context.Background()
 	for {
-		op, p, err := c.ReadMessage(ctx)
+		op, p, err := readMessage(ctx, c)
 		if err != nil {
 			return err
 		}

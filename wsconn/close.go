@@ -8,356 +8,351 @@ import (
 	"io"
 	"net"
 	"os"
-	"time"
 	"unicode/utf8"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
-// CloseError is the error a read returns when the peer closed the
-// connection with a close frame: its status code (1005,
-// ws.StatusNoStatusRcvd, when the frame had none) and reason. Match it
-// with [errors.As].
-type CloseError struct {
-	Code   ws.StatusCode
-	Reason string
+// closeState is how far the closing handshake got. It only moves forward,
+// through the transitions named below, each under c.mu.
+type closeState uint8
+
+const (
+	// stateOpen: messages flow both ways.
+	stateOpen closeState = iota
+	// stateClosing: our close frame is chosen (Shutdown began, or the
+	// peer's close, bad input or silence ends the connection) and waits
+	// to be queued; data writes fail.
+	stateClosing
+	// stateCloseQueued: our close frame is queued after every frame
+	// written before it; the queue is being flushed.
+	stateCloseQueued
+	// stateCloseSent: our close frame left; the peer's close is awaited,
+	// at most CloseTimeout.
+	stateCloseSent
+	// stateEnding: the handshake is over or timed out; the end of the
+	// stream (FIN, close_notify) is being sent.
+	stateEnding
+	// stateClosed: the socket is closed.
+	stateClosed
+)
+
+// beginCloseLocked chooses our close frame: stateOpen -> stateClosing.
+// Writes waiting for room are woken to see that they now fail.
+func (c *Conn) beginCloseLocked(code StatusCode, reason string, wake *asyncio.Wakeups) {
+	if c.state != stateOpen {
+		return
+	}
+	c.state = stateClosing
+	c.code, c.reason = code, reason
+	c.out.WakeAll(wake)
 }
 
-// Error says that the peer closed the connection, with its status code
-// and reason.
-func (e *CloseError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("wsconn: the peer closed the connection with status %d", e.Code)
+// queueCloseLocked queues our close frame: stateClosing ->
+// stateCloseQueued. It reports false when the frame waits for room (t is
+// notified).
+func (c *Conn) queueCloseLocked(t *asyncio.Task, wake *asyncio.Wakeups) (bool, error) {
+	var body [frame.MaxControlPayload]byte
+	n := 0
+	if c.code != StatusNoStatusRcvd {
+		n = frame.ClosePayload(&body, uint16(c.code), c.reason)
 	}
-	return fmt.Sprintf("wsconn: the peer closed the connection with status %d: %q", e.Code, e.Reason)
+	ok, err := c.controlLocked(t, frame.OpClose, body[:n], wake)
+	if ok && err == nil {
+		c.state = stateCloseQueued
+	}
+	return ok, err
 }
 
-// connValidCloseCode reports whether code may be sent in a close frame:
-// the codes RFC 6455 and the IANA registry define for use, and the
-// application and private ranges.
-func connValidCloseCode(code ws.StatusCode) bool {
-	switch {
-	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
-		return true
-	case code >= 3000 && code <= 4999:
-		return true
+// closeSentLocked records that our close frame left: stateCloseQueued ->
+// stateCloseSent, with the deadline for the peer's answer.
+func (c *Conn) closeSentLocked() {
+	c.state = stateCloseSent
+	if !c.peerDone {
+		c.closeBy = now() + int64(c.cfg.closeTimeout)
+		c.armLocked()
 	}
-	return false
+}
+
+// endingLocked ends the handshake: stateCloseSent -> stateEnding.
+func (c *Conn) endingLocked() { c.state = stateEnding }
+
+// closedLocked records the end of the connection, with err (nil: a clean
+// closing handshake): any state -> stateClosed. The caller closes the
+// socket once c.mu is released, and wakes the waiters.
+func (c *Conn) closedLocked(err error) bool {
+	if c.state == stateClosed {
+		return false
+	}
+	c.state = stateClosed
+	c.endErr = err
+	c.doomed.Store(true)
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	return true
 }
 
 // Shutdown closes the connection gracefully with status 1000 (normal
 // closure): see [Conn.ShutdownWith].
 func (c *Conn) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-	return c.ShutdownWith(t, ws.StatusNormalClosure, "")
+	return c.ShutdownWith(t, StatusNormalClosure, "")
 }
 
-// ShutdownWith closes the connection gracefully: first it queues a close
-// frame with code and reason after every frame written before, then it
-// flushes, then it waits for the peer's close frame, at most
-// [Options.CloseTimeout], then it sends the end of the stream (TCP FIN,
-// TLS close_notify) and closes the connection.
+// ShutdownCode is [Conn.ShutdownWith] with the code as an int: the coded
+// close through which package shutdown closes any writer with a status
+// code.
+func (c *Conn) ShutdownCode(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
+	if code < 0 || code > 0xffff {
+		return asyncio.NotReady[struct{}](), fmt.Errorf("wsconn: close status code %d may not be sent", code)
+	}
+	return c.ShutdownWith(t, StatusCode(code), reason)
+}
+
+// ShutdownWith closes the connection gracefully. It works by first
+// queueing a close frame with code and reason after every frame written
+// before, then flushing, then waiting for the peer's close frame, at most
+// [Options].CloseTimeout, then sending the end of the stream (TCP FIN,
+// TLS close_notify) and closing the connection.
 //
-// While it waits, it reads the connection itself, dropping messages, when
-// no read is in progress; when the application's read loop is running,
-// that loop sees the peer's close instead (a *[CloseError]). Writes fail
-// with [asyncio.ErrShutdown] from the first call on. A NotReady
-// ShutdownWith resumes when called again and sends one close frame; after
-// Ready it answers Ready at once. When the peer does not answer in time it
-// closes the connection anyway and fails with an error that wraps
-// [os.ErrDeadlineExceeded]. Errors are sticky.
+// While it waits it reads the connection itself, dropping messages, when
+// no read is in progress; when the application reads, that read sees the
+// peer's close instead (a *[CloseError]). Writes fail with
+// [asyncio.ErrShutdown] from the first call on. A NotReady ShutdownWith
+// resumes when called again, whatever its arguments, and sends one close
+// frame; after Ready it answers Ready at once. When the peer does not
+// answer in time it closes the connection anyway and fails with an error
+// that wraps [os.ErrDeadlineExceeded]. Errors are sticky.
 //
 // code must be one a close frame may carry (1000-1003, 1007-1014,
 // 3000-4999), and reason at most 123 bytes.
-func (c *Conn) ShutdownWith(t *asyncio.Task, code ws.StatusCode, reason string) (asyncio.Async[struct{}], error) {
+func (c *Conn) ShutdownWith(t *asyncio.Task, code StatusCode, reason string) (asyncio.Async[struct{}], error) {
+	if !frame.ValidCloseCode(uint16(code)) {
+		return asyncio.NotReady[struct{}](), fmt.Errorf("wsconn: close status code %d may not be sent", code)
+	}
+	if err := frame.CheckReason(reason); err != nil {
+		return asyncio.NotReady[struct{}](), fmt.Errorf("wsconn: %w", err)
+	}
+	var wake asyncio.Wakeups
 	c.mu.Lock()
-	r, closeNow, wake, err := c.shutdownLocked(t, code, reason)
+	c.beginCloseLocked(code, reason, &wake)
 	c.mu.Unlock()
-	if closeNow {
-		c.w.Close()
-	}
-	cwNotify(wake)
-	return r, err
+	wake.Notify()
+	ready, err := c.drive(t)
+	return unit(ready, err)
 }
 
-func (c *Conn) shutdownLocked(t *asyncio.Task, code ws.StatusCode, reason string) (r asyncio.Async[struct{}], closeNow bool, wake [cwSlots]*asyncio.Task, err error) {
-	notReady := asyncio.NotReady[struct{}]()
+// drive moves the closing handshake on as far as it can without waiting,
+// and answers Ready once the connection is closed; otherwise t is
+// notified when it can go on. Any number of goroutines may drive it.
+func (c *Conn) drive(t *asyncio.Task) (bool, error) {
 	for {
-		if c.shutErr != nil {
-			return notReady, false, wake, c.shutErr
+		var wake asyncio.Wakeups
+		c.mu.Lock()
+		ready, read, closeNow, err := c.stepLocked(t, &wake)
+		c.mu.Unlock()
+		wake.Notify()
+		if closeNow {
+			c.closeSocket()
 		}
-		if c.done {
-			if c.doneErr != nil {
-				return notReady, false, wake, c.doneErr
-			}
-			return asyncio.Ready(struct{}{}), false, wake, nil
+		if !read {
+			return ready, err
 		}
-		switch c.stage {
-		case connShutNone:
-			if !connValidCloseCode(code) {
-				return notReady, false, wake, fmt.Errorf("wsconn: close status code %d may not be sent", code)
-			}
-			if len(reason) > ws.MaxControlFramePayloadSize-2 {
-				return notReady, false, wake, fmt.Errorf("wsconn: close reason of %d bytes, more than %d", len(reason), ws.MaxControlFramePayloadSize-2)
-			}
-			c.shutBegan = true
-			c.shutCode, c.shutReason = code, reason
-			// A write waiting for room will now fail: wake it to see that.
-			wake[cwSlotApp] = c.w.cwTakeSlot(cwSlotApp, t)
-			c.stage = connShutQueue
-			if c.closeQueued {
-				c.setShutWaitLocked() // a read is answering the peer's close
-			}
-
-		case connShutQueue:
-			var body [ws.MaxControlFramePayloadSize]byte
-			binary.BigEndian.PutUint16(body[:], uint16(c.shutCode))
-			n := 2 + copy(body[2:], c.shutReason)
-			fr, err := c.closeFrame(t, cwSlotShutdown, body[:n], &wake)
-			if err != nil {
-				c.shutErr = err
-				return notReady, false, wake, err
-			}
-			if !fr.Ready {
-				return notReady, false, wake, nil
-			}
-			c.closeQueued = true
-			c.stage = connShutFlush
-
-		case connShutFlush:
-			fr, w, err := c.w.cwFlushWake(t, cwSlotShutdown)
-			wake = cwMergeWake(wake, w)
-			if err != nil {
-				c.shutErr = err
-				return notReady, false, wake, err
-			}
-			if !fr.Ready {
-				return notReady, false, wake, nil
-			}
-			c.setShutWaitLocked()
-			if !c.peerClosed {
-				c.closeTimer = time.AfterFunc(c.closeTimeout, c.closeTimedOut)
-				if c.tryAcquireRead() { // no read in progress: read here
-					c.wg.Add(1)
-					go c.drainForClose()
-				}
-			}
-
-		case connShutWait:
-			if t != nil {
-				c.shutTask = t
-			}
-			if c.readerClosing || (!c.peerClosed && !c.timedOut && !c.readDone) {
-				return notReady, false, wake, nil // the reader closing will notify
-			}
-			c.stage = connShutEnd
-
-		case connShutEnd:
-			if c.peerClosed {
-				fr, w, err := c.w.cwShutdownWake(t, cwSlotShutdown)
-				wake = cwMergeWake(wake, w)
-				if err == nil && !fr.Ready {
-					return notReady, false, wake, nil
-				}
-				c.endLocked(nil)
-			} else {
-				c.endLocked(c.closeTimeoutErr())
-			}
-			closeNow = true
-			if c.doneErr != nil {
-				return notReady, closeNow, wake, c.doneErr
-			}
-			return asyncio.Ready(struct{}{}), closeNow, wake, nil
+		// Waiting for the peer's close with no read in progress: read
+		// here, dropping messages, until it comes or the read waits.
+		if !c.readForClose(t) {
+			return false, nil
 		}
 	}
 }
 
-func cwMergeWake(a, b [cwSlots]*asyncio.Task) [cwSlots]*asyncio.Task {
-	for i, t := range b {
-		if t != nil {
-			a[i] = t
+// stepLocked runs the transitions that can run now. read asks the caller
+// to read for the peer's close and step again; closeNow to close the
+// socket.
+func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, closeNow bool, err error) {
+	for {
+		switch c.state {
+		case stateOpen:
+			return false, false, false, errors.New("wsconn: no shutdown began")
+		case stateClosing:
+			ok, err := c.queueCloseLocked(t, wake)
+			if err != nil {
+				return false, false, c.closedLocked(err), err
+			}
+			if !ok {
+				return false, false, false, nil
+			}
+		case stateCloseQueued:
+			ok, err := c.out.PollFlush(t, wake)
+			if err != nil {
+				err = c.writeFailedLocked(err)
+				return false, false, c.closedLocked(err), err
+			}
+			if !ok {
+				return false, false, false, nil
+			}
+			c.closeSentLocked()
+		case stateCloseSent:
+			if !c.peerDone && !c.timedOut && !c.failing() {
+				if !c.rd.held.Load() {
+					return false, true, false, nil // read for it; the read registers t
+				}
+				// The reader in progress will see it; it notifies t when
+				// it does, or when it stops reading.
+				c.shutWait.Add(t)
+				return false, false, false, nil
+			}
+			c.endingLocked()
+		case stateEnding:
+			if c.peerDone || c.failing() {
+				ok, err := c.out.Shutdown(t, wake)
+				if err == nil && !ok {
+					return false, false, false, nil
+				}
+			}
+			var end error
+			switch {
+			case c.endErr != nil:
+				end = c.endErr
+			case c.rd.err != nil && !isCloseError(c.rd.err):
+				end = c.rd.err
+			case !c.peerDone:
+				end = c.closeTimeoutErr()
+			}
+			c.closedLocked(end)
+			c.shutWait.TakeInto(wake)
+			return end == nil, false, true, end
+		case stateClosed:
+			if c.endErr != nil {
+				return false, false, false, c.endErr
+			}
+			return true, false, false, nil
 		}
 	}
-	return a
 }
 
-// closeFrame writes a close frame with payload body, for the task of slot,
-// whatever was written before.
-func (c *Conn) closeFrame(t *asyncio.Task, slot int, body []byte, wake *[cwSlots]*asyncio.Task) (asyncio.Async[int], error) {
-	h := ws.Header{Fin: true, OpCode: ws.OpClose, Length: int64(len(body))}
-	if c.client {
-		h.Masked, h.Mask = true, ws.NewMask()
-	}
-	var hb [ws.MaxHeaderSize]byte
-	n := connPutHeader(&hb, &h)
-	one := [1][]byte{body}
-	return c.w.cwFrame(t, slot, hb[:n], one[:], h.Masked, h.Mask, true, wake)
+// failing reports whether the connection ends on an error of its own
+// (bad input, silence): it closes once its close frame is out, without
+// waiting for the peer's.
+func (c *Conn) failing() bool { return c.endErr != nil }
+
+func isCloseError(err error) bool {
+	var ce *CloseError
+	return errors.As(err, &ce)
 }
 
 func (c *Conn) closeTimeoutErr() error {
-	return fmt.Errorf("wsconn: close: no close frame from the peer within %v: %w", c.closeTimeout, os.ErrDeadlineExceeded)
+	return fmt.Errorf("wsconn: close: no close frame from the peer within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
 }
 
-// closeTimedOut runs when the peer has not answered the close frame in
-// time: it wakes Shutdown and the read waiting for the answer.
-func (c *Conn) closeTimedOut() {
-	c.mu.Lock()
-	if c.done || c.peerClosed {
-		c.mu.Unlock()
-		return
+// readForClose reads, dropping messages, while a shutdown waits for the
+// peer's close and no one else reads. It reports whether the shutdown
+// should step again now.
+func (c *Conn) readForClose(t *asyncio.Task) bool {
+	if !c.rd.held.CompareAndSwap(false, true) {
+		return true // a reader came: stepping again waits for it
 	}
-	c.timedOut = true
-	t := c.shutTask
-	c.mu.Unlock()
-	_ = c.conn.SetReadDeadline(connPast)
-	t.Notify()
-}
-
-// setShutWaitLocked moves Shutdown to connShutWait. It sets shutWait
-// before Shutdown looks for a read in progress (rheld), and a read's
-// release clears rheld before it looks at shutWait, so one of the two sees
-// the other: either Shutdown takes the read side itself, or the release
-// finds it waiting and reads.
-func (c *Conn) setShutWaitLocked() {
-	c.stage = connShutWait
-	c.shutWait.Store(true)
-}
-
-// drainForClose reads the connection while Shutdown waits for the peer's
-// close frame, dropping messages. Shutdown acquired the read side for it.
-func (c *Conn) drainForClose() {
-	defer c.wg.Done()
 	defer c.releaseRead()
-	c.rd.ctx = context.Background()
 	for {
-		if _, err := c.nextLocked(); err != nil {
-			if c.rd.err == nil {
-				c.readFailed(err)
-			}
-			break
+		_, ready, err := c.readHeld(t, false)
+		switch {
+		case err != nil:
+			return true // the peer's close, or the end: step again
+		case !ready:
+			return false // t is notified when bytes come
 		}
 	}
+}
+
+// shutWaiting reports, without c.mu, whether a shutdown waits to read.
+func (c *Conn) shutWaiting() bool {
 	c.mu.Lock()
-	c.readDone = true
-	t := c.shutTask
-	c.mu.Unlock()
-	t.Notify()
+	defer c.mu.Unlock()
+	return c.shutWait.Len() > 0
 }
 
 // peerClose handles the peer's close frame with payload p: it checks it,
-// answers it with the same status code unless this side sent its close
-// frame already, and returns the *CloseError reads end with.
-func (c *Conn) peerClose(p []byte) error {
-	code := ws.StatusNoStatusRcvd
+// answers it with the same status code unless our close frame was chosen
+// already, and makes every later read return the *CloseError. It reports
+// false when the answer waits for room (t is notified); the frame is then
+// read again.
+func (c *Conn) peerClose(t *asyncio.Task, p []byte) (bool, error) {
+	code := StatusNoStatusRcvd
 	var reason string
-	if len(p) == 1 {
-		return c.fail(ws.StatusProtocolError, fmt.Errorf("%w: a close frame with a 1-byte payload", ErrProtocol))
-	}
-	if len(p) >= 2 {
-		code = ws.StatusCode(binary.BigEndian.Uint16(p))
-		if !connValidCloseCode(code) {
-			return c.fail(ws.StatusProtocolError, fmt.Errorf("%w: close status code %d", ErrProtocol, code))
+	switch {
+	case len(p) == 1:
+		return true, c.fail(StatusProtocolError, fmt.Errorf("%w: a close frame with a 1-byte payload", ErrProtocol))
+	case len(p) >= 2:
+		code = StatusCode(binary.BigEndian.Uint16(p))
+		if !frame.ValidCloseCode(uint16(code)) {
+			return true, c.fail(StatusProtocolError, fmt.Errorf("%w: close status code %d", ErrProtocol, code))
 		}
 		if !utf8.Valid(p[2:]) {
-			return c.fail(ws.StatusInvalidFramePayloadData, fmt.Errorf("%w in a close reason", ErrInvalidUTF8))
+			return true, c.fail(StatusInvalidPayload, fmt.Errorf("%w in a close reason", ErrInvalidUTF8))
 		}
 		reason = string(p[2:])
 	}
+	var wake asyncio.Wakeups
+	c.mu.Lock()
+	if c.state == stateOpen {
+		c.beginCloseLocked(code, "", &wake)
+		ok, err := c.queueCloseLocked(t, &wake)
+		if err == nil && !ok {
+			c.state, c.code = stateOpen, 0 // not answered: read it again later
+			c.mu.Unlock()
+			return false, nil
+		}
+	}
+	c.peerDone = true
+	c.peerCode = code
+	c.shutWait.TakeInto(&wake)
+	c.mu.Unlock()
+	wake.Notify()
 	ce := &CloseError{Code: code, Reason: reason}
 	c.rd.err = ce
-	c.mu.Lock()
-	c.peerClosed = true
-	if c.closeCode == 0 {
-		c.closeCode = code
-	}
-	answer := !c.closeQueued && !c.done
-	c.closeQueued, c.shutBegan = true, true
-	c.readerClosing = answer
-	if c.closeTimer != nil {
-		c.closeTimer.Stop()
-	}
-	t := c.shutTask
-	c.mu.Unlock()
-	t.Notify()
-	if answer {
-		c.closeAndEnd(p[:min(len(p), 2)], nil) // p is never nil: an empty echo is sent
-
-	}
-	return ce
+	c.endLater(c.rd.self)
+	return true, ce
 }
 
 // fail ends the connection on bad input from the peer: every later read
 // returns err; it is logged, once; a close frame with code is sent unless
-// one was; then the connection is closed.
-func (c *Conn) fail(code ws.StatusCode, err error) error {
+// one was, and the connection closes once it is out.
+func (c *Conn) fail(code StatusCode, err error) error {
 	c.rd.err = err
+	var wake asyncio.Wakeups
 	c.mu.Lock()
-	if c.closeCode == 0 {
-		c.closeCode = code
-	}
-	send := !c.closeQueued && !c.done
-	c.closeQueued, c.shutBegan = true, true
-	c.readerClosing = !c.done
 	logIt := !c.logged
 	c.logged = true
+	c.beginCloseLocked(code, "", &wake)
+	if c.endErr == nil {
+		c.endErr = err
+	}
+	c.doomed.Store(true)
 	c.mu.Unlock()
+	wake.Notify()
 	if logIt {
-		c.log.Warn("wsconn: closing the connection on bad input",
+		c.cfg.log.Warn("wsconn: closing the connection on bad input",
 			"remote", c.conn.RemoteAddr().String(), "code", int(code), "err", err)
 	}
-	var body []byte
-	if send {
-		body = binary.BigEndian.AppendUint16(nil, uint16(code))
-	}
-	c.closeAndEnd(body, err)
+	c.endLater(c.rd.self)
 	return err
 }
 
-// closeAndEnd sends a close frame with payload body (none when body is
-// nil), flushes it and the end of the stream, all within CloseTimeout,
-// then closes the connection, which ends with err (nil: cleanly).
-func (c *Conn) closeAndEnd(body []byte, err error) {
-	if body != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), c.closeTimeout)
-		_, werr := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
-			var wake [cwSlots]*asyncio.Task
-			r, err := c.closeFrame(t, cwSlotReader, body, &wake)
-			cwNotify(wake)
-			return r, err
-		})
-		if werr == nil {
-			_, werr = asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-				return c.w.cwPollFlush(t, cwSlotReader)
-			})
-		}
-		if werr == nil {
-			_, _ = asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-				return c.w.cwShutdown(t, cwSlotReader)
-			})
-		}
-		cancel()
-	}
+// doomedErr is what a read returns once the connection ended without the
+// reader: idleness, a closing handshake that timed out, or Close.
+func (c *Conn) doomedErr() error {
 	c.mu.Lock()
-	t := c.endLocked(err)
-	c.mu.Unlock()
-	c.w.Close()
-	t.Notify()
-}
-
-// endLocked marks the connection closed, ending with err, and returns
-// Shutdown's task, to notify once unlocked; the caller also closes the
-// ConnWriter then.
-func (c *Conn) endLocked(err error) *asyncio.Task {
-	if c.done {
-		return nil
+	defer c.mu.Unlock()
+	switch {
+	case c.timedOut:
+		return c.closeTimeoutErr()
+	case c.endErr != nil:
+		return c.endErr
+	case c.state == stateClosed:
+		return net.ErrClosed
 	}
-	c.done, c.doneErr = true, err
-	c.closeQueued, c.shutBegan = true, true
-	if c.closeTimer != nil {
-		c.closeTimer.Stop()
-	}
-	return c.shutTask
+	return nil
 }
 
 // readFailed ends the connection after a read error err, which every
@@ -367,34 +362,118 @@ func (c *Conn) readFailed(err error) error {
 	switch {
 	case c.timedOut:
 		err = c.closeTimeoutErr()
-	case c.done && c.doneErr != nil:
-		err = c.doneErr
+	case c.state == stateClosed && c.endErr != nil:
+		err = c.endErr
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		err = errConnEOF
+	case errors.Is(err, net.ErrClosed) && c.state == stateClosed:
+		err = net.ErrClosed
 	default:
 		err = fmt.Errorf("wsconn: read: %w", err)
 	}
-	if !c.done && c.closeCode == 0 {
-		c.closeCode = ws.StatusAbnormalClosure
-	}
-	t := c.endLocked(err)
+	closeNow := c.closedLocked(err)
+	var wake asyncio.Wakeups
+	c.shutWait.TakeInto(&wake)
 	c.mu.Unlock()
 	c.rd.err = err
-	c.w.Close()
-	t.Notify()
+	wake.Notify()
+	if closeNow {
+		c.closeSocket()
+	}
 	return err
 }
 
-// Close closes the connection at once, without a closing handshake:
-// frames not yet sent are dropped ([Conn.Undelivered] counts their bytes),
-// waiting writes fail and a blocked read returns. Close waits for the
-// goroutines of the Conn to exit. Closing again does nothing.
-func (c *Conn) Close() error {
+// writeFailedLocked is the error that ends a connection whose writes
+// failed.
+func (c *Conn) writeFailedLocked(err error) error {
+	if c.endErr != nil {
+		return c.endErr
+	}
+	return err
+}
+
+// endLater finishes the closing handshake without the caller waiting:
+// at once when the socket takes the close frame, else on a goroutine
+// that exists until the handshake is over, at most CloseTimeout. A
+// blocking read (self) finishes it itself before it returns.
+func (c *Conn) endLater(self bool) {
+	if ready, err := c.drive(nil); ready || err != nil || self {
+		return
+	}
 	c.mu.Lock()
-	t := c.endLocked(net.ErrClosed)
+	start := !c.finisher && c.state != stateClosed && !c.served
+	c.finisher = c.finisher || start
+	if start {
+		c.wg.Add(1)
+	}
 	c.mu.Unlock()
-	err := c.w.Close()
+	if start {
+		go c.finishClose()
+	}
+}
+
+// finishClose is the goroutine of endLater.
+func (c *Conn) finishClose() {
+	defer c.wg.Done()
+	c.finishClosing()
+}
+
+// finishClosing drives a closing handshake that began to its end, at most
+// CloseTimeout, and then closes the connection.
+func (c *Conn) finishClosing() {
+	c.mu.Lock()
+	open := c.state == stateOpen || c.state == stateClosed
+	c.mu.Unlock()
+	if open {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+	defer cancel()
+	_, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+		ready, err := c.drive(t)
+		return unit(ready, err)
+	})
+	if err != nil {
+		c.abort(err)
+	}
+}
+
+// Close closes the connection at once, without a closing handshake:
+// frames not yet sent are dropped ([Conn.Undelivered] counts their
+// bytes), waiting writes fail and a read in progress returns. Close waits
+// for the goroutines of the Conn to exit. Closing again does nothing.
+func (c *Conn) Close() error {
+	err := c.abort(net.ErrClosed)
 	c.wg.Wait()
-	t.Notify()
+	return err
+}
+
+// abort closes the connection at once, ending it with err unless it
+// ended already.
+func (c *Conn) abort(err error) error {
+	c.mu.Lock()
+	closeNow := c.closedLocked(err)
+	var wake asyncio.Wakeups
+	c.shutWait.TakeInto(&wake)
+	c.mu.Unlock()
+	wake.Notify()
+	if !closeNow {
+		return nil
+	}
+	return c.closeSocket()
+}
+
+// closeSocket closes the socket, once: it leaves the reactor first, then
+// the send queue closes the connection, and the readers are woken.
+func (c *Conn) closeSocket() error {
+	c.rmu.Lock()
+	reg := c.reg
+	c.reg = nil
+	c.rmu.Unlock()
+	if reg != nil {
+		reg.Close()
+	}
+	err := c.out.Close()
+	c.wakeReaders()
 	return err
 }

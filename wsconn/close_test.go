@@ -38,7 +38,7 @@ func TestConnShutdownWaitsForPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = asyncio.BlockOn(context.Background(), func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-		return c.ShutdownWith(t, ws.StatusGoingAway, "draining")
+		return c.ShutdownWith(t, StatusGoingAway, "draining")
 	})
 	if err != nil {
 		t.Fatalf("ShutdownWith = %v", err)
@@ -48,13 +48,13 @@ func TestConnShutdownWaitsForPeer(t *testing.T) {
 	if !errors.As(clientErr, &ce) || ce.Code != 1001 || ce.Text != "draining" {
 		t.Fatalf("the client's read ended with %v, want close 1001 \"draining\"", clientErr)
 	}
-	if code := c.CloseCode(); code != ws.StatusGoingAway {
+	if code := closeCode(c); code != StatusGoingAway {
 		t.Errorf("CloseCode = %d, want the peer's answer 1001", code)
 	}
 	if r, err := c.Shutdown(nil); err != nil || !r.Ready {
 		t.Errorf("Shutdown after completion = %+v, %v; want Ready", r, err)
 	}
-	if _, _, err := c.ReadMessage(context.Background()); !errors.As(err, new(*CloseError)) {
+	if _, _, err := readMessage(context.Background(), c); !errors.As(err, new(*CloseError)) {
 		t.Errorf("ReadMessage after Shutdown = %v, want the peer's *CloseError", err)
 	}
 }
@@ -74,7 +74,7 @@ func TestConnShutdownWithReadLoop(t *testing.T) {
 	wg.Go(func() {
 		close(reading)
 		for readErr == nil {
-			_, _, readErr = c.ReadMessage(context.Background())
+			_, _, readErr = readMessage(context.Background(), c)
 		}
 	})
 	wg.Go(func() {
@@ -93,7 +93,7 @@ func TestConnShutdownWithReadLoop(t *testing.T) {
 	}
 	wg.Wait()
 	var ce *CloseError
-	if !errors.As(readErr, &ce) || ce.Code != ws.StatusNormalClosure {
+	if !errors.As(readErr, &ce) || ce.Code != StatusNormalClosure {
 		t.Fatalf("the read loop ended with %v, want *CloseError 1000", readErr)
 	}
 }
@@ -104,12 +104,12 @@ func TestConnPeerCloses(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		body   []byte
-		code   ws.StatusCode
+		code   StatusCode
 		reason string
 	}{
 		{"4000 with reason", websocket.FormatCloseMessage(4000, "done"), 4000, "done"},
 		{"1001", websocket.FormatCloseMessage(1001, ""), 1001, ""},
-		{"no status", nil, ws.StatusNoStatusRcvd, ""},
+		{"no status", nil, StatusNoStatusRcvd, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, peer, err := connServerPair(false, nil)
@@ -121,7 +121,7 @@ func TestConnPeerCloses(t *testing.T) {
 			if err := peer.WS.WriteControl(websocket.CloseMessage, tc.body, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = c.ReadMessage(context.Background())
+			_, _, err = readMessage(context.Background(), c)
 			var ce *CloseError
 			if !errors.As(err, &ce) || ce.Code != tc.code || ce.Reason != tc.reason {
 				t.Fatalf("ReadMessage = %v, want *CloseError{%d, %q}", err, tc.code, tc.reason)
@@ -134,7 +134,7 @@ func TestConnPeerCloses(t *testing.T) {
 			if r, err := c.Shutdown(nil); err != nil || !r.Ready {
 				t.Errorf("Shutdown after the peer's close = %+v, %v; want Ready", r, err)
 			}
-			if _, err := c.PollWriteMessage(nil, ws.OpText, []byte("x")); !errors.Is(err, asyncio.ErrShutdown) {
+			if _, err := c.PollWriteMessage(nil, Text, []byte("x")); !errors.Is(err, asyncio.ErrShutdown) {
 				t.Errorf("PollWriteMessage after the close = %v, want ErrShutdown", err)
 			}
 		})
@@ -183,7 +183,7 @@ func TestConnShutdownRejectsBadCode(t *testing.T) {
 	defer b.Close()
 	c := Server(a, nil)
 	defer c.Close()
-	for _, code := range []ws.StatusCode{0, 999, 1005, 1006, 1015, 5000} {
+	for _, code := range []StatusCode{0, 999, 1005, 1006, 1015, 5000} {
 		if _, err := c.ShutdownWith(nil, code, ""); err == nil {
 			t.Errorf("ShutdownWith(%d) = nil error", code)
 		}
@@ -202,7 +202,7 @@ func TestConnCloseFailsWaiters(t *testing.T) {
 	defer peer.Close()
 	k := newCWWaker()
 	for {
-		r, err := c.PollWriteMessage(k.task, ws.OpBinary, make([]byte, 32<<10))
+		r, err := c.PollWriteMessage(k.task, Binary, make([]byte, 32<<10))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,14 +212,14 @@ func TestConnCloseFailsWaiters(t *testing.T) {
 	}
 	readErr := make(chan error, 1)
 	go func() {
-		_, _, err := c.ReadMessage(context.Background())
+		_, _, err := readMessage(context.Background(), c)
 		readErr <- err
 	}()
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
 	k.wait(t, "Close fails a waiting writer")
-	if _, err := c.PollWriteMessage(k.task, ws.OpBinary, []byte("x")); err == nil {
+	if _, err := c.PollWriteMessage(k.task, Binary, []byte("x")); err == nil {
 		t.Error("PollWriteMessage after Close: no error")
 	}
 	if err := <-readErr; !errors.Is(err, net.ErrClosed) {
@@ -247,16 +247,16 @@ func TestConnShutdownAfterReadLoopStops(t *testing.T) {
 	readCtx, stopReading := context.WithCancel(ctx)
 	readErr := make(chan error, 1)
 	go func() {
-		_, _, err := c.ReadMessage(readCtx)
+		_, _, err := readMessage(readCtx, c)
 		readErr <- err
 	}()
-	for !c.rheld.Load() { // the read is in progress; nothing else says so
+	for !c.rd.held.Load() { // the read is in progress; nothing else says so
 		time.Sleep(time.Millisecond)
 	}
 	shut := make(chan error, 1)
 	go func() {
 		_, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-			return c.ShutdownWith(t, ws.StatusGoingAway, "")
+			return c.ShutdownWith(t, StatusGoingAway, "")
 		})
 		shut <- err
 	}()
@@ -280,7 +280,7 @@ func TestConnShutdownAfterReadLoopStops(t *testing.T) {
 	if err := <-shut; err != nil {
 		t.Fatalf("ShutdownWith = %v, want nil once the peer answered", err)
 	}
-	if code := c.CloseCode(); code != ws.StatusGoingAway {
+	if code := closeCode(c); code != StatusGoingAway {
 		t.Errorf("CloseCode = %d, want 1001", code)
 	}
 }

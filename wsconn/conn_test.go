@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -65,7 +64,7 @@ func connClientPair(o *Options) (*Conn, *wstest.GobwasStream, error) {
 // MessageWriter. Over TLS the buffer is larger than the socket buffers,
 // as in TestConnWriterConformance.
 func TestConnConformance(t *testing.T) {
-	big := &Options{Writer: &ConnWriterOptions{BufferSize: 1 << 20}}
+	big := &Options{BufferSize: 1 << 20}
 	for _, tc := range []struct {
 		name string
 		mk   asynciotest.MakeWriter
@@ -97,51 +96,11 @@ func TestConnConformance(t *testing.T) {
 				return nil, nil, nil, err
 			}
 			peer.One = true
-			return c.MessageWriter(ws.OpBinary), peer, func() { c.Close(); peer.Close() }, nil
+			return c.MessageWriter(Binary), peer, func() { c.Close(); peer.Close() }, nil
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { asynciotest.TestWriter(t, tc.mk) })
 	}
-}
-
-func TestConnPutHeaderMatchesGobwas(t *testing.T) {
-	mask := [4]byte{1, 2, 3, 4}
-	for _, h := range []ws.Header{
-		{Fin: true, OpCode: ws.OpText},
-		{Fin: true, OpCode: ws.OpBinary, Length: 125},
-		{OpCode: ws.OpBinary, Length: 126},
-		{OpCode: ws.OpContinuation, Length: 65535, Masked: true, Mask: mask},
-		{Fin: true, OpCode: ws.OpContinuation, Length: 65536},
-		{Fin: true, OpCode: ws.OpPing, Length: 4, Masked: true, Mask: mask},
-		{Fin: true, OpCode: ws.OpClose, Length: 2, Rsv: ws.Rsv(true, false, true)},
-		{Fin: true, OpCode: ws.OpBinary, Length: 1 << 40, Masked: true, Mask: mask},
-	} {
-		var want bytes.Buffer
-		if err := ws.WriteHeader(&want, h); err != nil {
-			t.Fatal(err)
-		}
-		var b [ws.MaxHeaderSize]byte
-		if got := b[:connPutHeader(&b, &h)]; !bytes.Equal(got, want.Bytes()) {
-			t.Errorf("connPutHeader(%+v) = % x, want % x as ws.WriteHeader", h, got, want.Bytes())
-		}
-	}
-}
-
-// FuzzConnUTF8 checks the piecewise UTF-8 check against utf8.Valid on the
-// whole text, for every way of cutting it in three.
-func FuzzConnUTF8(f *testing.F) {
-	for _, s := range []string{"", "héllo", "日本語", "\xff", "a\xe2\x82", "\xe2\x82\xac€", "\xed\xa0\x80", "\xf0\x9f\x98\x80!"} {
-		f.Add([]byte(s), uint8(1), uint8(2))
-	}
-	f.Fuzz(func(t *testing.T, p []byte, i, j uint8) {
-		a, b := int(i)%(len(p)+1), int(j)%(len(p)+1)
-		a, b = min(a, b), max(a, b)
-		var u connUTF8
-		ok := u.write(p[:a]) && u.write(p[a:b]) && u.write(p[b:]) && u.done()
-		if want := utf8.Valid(p); ok != want {
-			t.Fatalf("piecewise check of %q cut at %d and %d = %v, utf8.Valid = %v", p, a, b, ok, want)
-		}
-	})
 }
 
 // TestConnEchoBatchesWithoutFlush runs an echo loop that never flushes:
@@ -160,7 +119,7 @@ func TestConnEchoBatchesWithoutFlush(t *testing.T) {
 	wg.Go(func() {
 		ctx := context.Background()
 		for {
-			op, p, err := c.ReadMessage(ctx)
+			op, p, err := readMessage(ctx, c)
 			if err != nil {
 				return
 			}
@@ -196,7 +155,7 @@ func TestConnEchoBatchesWithoutFlush(t *testing.T) {
 	}
 	peer.WS.Close()
 	wg.Wait()
-	st := c.Stats()
+	st := c.out.Stats()
 	if st.WriteSyscalls >= msgs {
 		t.Errorf("%d write system calls for %d replies: no batching", st.WriteSyscalls, msgs)
 	}
@@ -231,7 +190,7 @@ func TestConnPongPassesBlockedWriter(t *testing.T) {
 	k := newCWWaker()
 	var sent int
 	for {
-		r, err := c.PollWriteMessage(k.task, ws.OpBinary, make([]byte, 16<<10))
+		r, err := c.PollWriteMessage(k.task, Binary, make([]byte, 16<<10))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,8 +207,8 @@ func TestConnPongPassesBlockedWriter(t *testing.T) {
 	if err := peer.WS.WriteMessage(1, []byte("after the ping")); err != nil {
 		t.Fatal(err)
 	}
-	op, p, err := c.ReadMessage(context.Background())
-	if err != nil || op != ws.OpText || string(p) != "after the ping" {
+	op, p, err := readMessage(context.Background(), c)
+	if err != nil || op != Text || string(p) != "after the ping" {
 		t.Fatalf("ReadMessage = %v, %q, %v; the reader is stuck behind the writer", op, p, err)
 	}
 	for i := range sent {
@@ -270,7 +229,7 @@ func TestConnPongPassesBlockedWriter(t *testing.T) {
 }
 
 func TestConnMessageWriterFragments(t *testing.T) {
-	c, peer, err := connServerPair(false, &Options{Writer: &ConnWriterOptions{BufferSize: 4096}})
+	c, peer, err := connServerPair(false, &Options{BufferSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,12 +240,12 @@ func TestConnMessageWriterFragments(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		ctx := context.Background()
-		m := c.MessageWriter(ws.OpText)
+		m := c.MessageWriter(Text)
 		if err := asyncio.WriteAll(ctx, m, want); err != nil {
 			done <- err
 			return
 		}
-		if _, err := c.PollWriteMessage(nil, ws.OpBinary, []byte("x")); !errors.Is(err, ErrMessageInProgress) {
+		if _, err := c.PollWriteMessage(nil, Binary, []byte("x")); !errors.Is(err, ErrMessageInProgress) {
 			done <- errors.Join(errors.New("a message during a MessageWriter"), err)
 			return
 		}
@@ -299,7 +258,7 @@ func TestConnMessageWriterFragments(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.PollWriteMessage(nil, ws.OpBinary, []byte("next"))
+	r, err := c.PollWriteMessage(nil, Binary, []byte("next"))
 	cwWantReady(t, "PollWriteMessage after the MessageWriter", r, err, 4)
 	if err := asyncio.Flush(context.Background(), c); err != nil {
 		t.Fatal(err)
@@ -322,7 +281,7 @@ func TestConnClientMasksFrames(t *testing.T) {
 	conn := newConn(c, pre, nil, true)
 	defer conn.Close()
 	payload := []byte("masked on the wire")
-	r, err := conn.PollWriteMessage(nil, ws.OpText, payload)
+	r, err := conn.PollWriteMessage(nil, Text, payload)
 	cwWantReady(t, "PollWriteMessage", r, err, len(payload))
 	if err := asyncio.Flush(context.Background(), conn); err != nil {
 		t.Fatal(err)
@@ -353,12 +312,12 @@ func TestConnWriteAfterShutdown(t *testing.T) {
 	if err := asyncio.Shutdown(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []ws.OpCode{ws.OpText, ws.OpPing} {
-		if _, err := c.PollWriteMessage(nil, op, []byte("late")); !errors.Is(err, asyncio.ErrShutdown) {
-			t.Errorf("PollWriteMessage(%v) after Shutdown = %v, want ErrShutdown", op, err)
+	for _, typ := range []MessageType{Text, Binary} {
+		if _, err := c.PollWriteMessage(nil, typ, []byte("late")); !errors.Is(err, asyncio.ErrShutdown) {
+			t.Errorf("PollWriteMessage(%v) after Shutdown = %v, want ErrShutdown", typ, err)
 		}
 	}
-	if code := c.CloseCode(); code != ws.StatusNormalClosure {
+	if code := closeCode(c); code != StatusNormalClosure {
 		t.Errorf("CloseCode = %d, want 1000", code)
 	}
 }
@@ -386,13 +345,13 @@ func BenchmarkConnPipelined(b *testing.B) {
 	msg := bytes.Repeat([]byte{'m'}, size)
 	ctx := context.Background()
 	write := connWriterFunc(func(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
-		return c.PollWriteMessage(t, ws.OpBinary, p)
+		return c.PollWriteMessage(t, Binary, p)
 	})
 	b.ReportAllocs()
 	b.SetBytes(size)
 	n := 0
 	for b.Loop() {
-		if r, err := c.PollWriteMessage(nil, ws.OpBinary, msg); err != nil {
+		if r, err := c.PollWriteMessage(nil, Binary, msg); err != nil {
 			b.Fatal(err)
 		} else if !r.Ready {
 			if err := asyncio.WriteAll(ctx, write, msg); err != nil {
@@ -408,7 +367,7 @@ func BenchmarkConnPipelined(b *testing.B) {
 	if err := asyncio.Flush(ctx, c); err != nil {
 		b.Fatal(err)
 	}
-	st := c.Stats()
+	st := c.out.Stats()
 	b.ReportMetric(float64(st.WriteSyscalls)/float64(n), "syscalls/msg")
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/asyncio/asynciotest"
+	"github.com/pollws/pollws/internal/sendq"
+	"github.com/pollws/pollws/internal/socket"
 	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
@@ -99,7 +101,7 @@ func TestConnWriterConformance(t *testing.T) {
 					if err != nil {
 						return nil, nil, nil, err
 					}
-					w := NewConnWriterOptions(c, o.o)
+					w := NewConnWriter(c, o.o)
 					return w, peer, func() {
 						w.Close()
 						peer.Close()
@@ -180,7 +182,7 @@ func TestConnWriterStalledPeer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer peer.Close()
-			w := NewConnWriterOptions(c, &ConnWriterOptions{BufferSize: 32 << 10})
+			w := NewConnWriter(c, &ConnWriterOptions{BufferSize: 32 << 10})
 			defer w.Close()
 
 			k := newCWWaker()
@@ -214,7 +216,7 @@ func TestConnWriterStalledPeer(t *testing.T) {
 			if want := append(sent, more...); !bytes.Equal(got, want) {
 				t.Fatalf("the peer got %d bytes, not the %d accepted", len(got), len(want))
 			}
-			st := w.Stats()
+			st := w.w.Stats()
 			if st.Accepted != int64(len(got)) || st.Written != int64(len(got)) || st.NotReady == 0 {
 				t.Errorf("Stats = %+v; want %d accepted and written, some NotReady", st, len(got))
 			}
@@ -273,10 +275,10 @@ func TestConnWriterIdleHoldsNothing(t *testing.T) {
 	}
 	var waited int64
 	for i, p := range pairs {
-		if p.w.ring.Held() || p.w.Buffered() != 0 {
+		if p.w.w.Held() || p.w.Buffered() != 0 {
 			t.Fatalf("writer %d holds its buffer after a flush (%d bytes buffered)", i, p.w.Buffered())
 		}
-		waited += p.w.Stats().NotReady
+		waited += p.w.w.Stats().NotReady
 	}
 	if waited == 0 {
 		t.Error("no writer waited on its socket: the flush goroutine went untested")
@@ -317,7 +319,7 @@ func TestConnWriterWriteTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := net.Pipe()
 		defer b.Close()
-		w := NewConnWriterOptions(a, &ConnWriterOptions{WriteTimeout: time.Second})
+		w := NewConnWriter(a, &ConnWriterOptions{WriteTimeout: time.Second})
 		defer w.Close()
 		if _, err := w.Write(make([]byte, 100)); err != nil {
 			t.Fatal(err)
@@ -342,7 +344,7 @@ func TestConnWriterWriteTimeout(t *testing.T) {
 
 func TestConnWriterWriteTimeoutSocket(t *testing.T) {
 	s, _ := wstest.TCPPair(t, true)
-	w := NewConnWriterOptions(s, &ConnWriterOptions{WriteTimeout: 50 * time.Millisecond})
+	w := NewConnWriter(s, &ConnWriterOptions{WriteTimeout: 50 * time.Millisecond})
 	defer w.Close()
 	k := newCWWaker()
 	sent := cwFill(t, w, k.task, 16<<20)
@@ -381,7 +383,7 @@ func TestConnWriterCloseWakesWaiter(t *testing.T) {
 				// buffers cannot swallow, so that bytes stay undelivered.
 				o = &ConnWriterOptions{BufferSize: 1 << 20}
 			}
-			w := NewConnWriterOptions(c, o)
+			w := NewConnWriter(c, o)
 			k := newCWWaker()
 			sent := cwFill(t, w, k.task, 16<<20)
 			closed := make(chan error, 1)
@@ -401,11 +403,13 @@ func TestConnWriterCloseWakesWaiter(t *testing.T) {
 			if err := w.Close(); err != nil {
 				t.Errorf("second Close = %v, want nil", err)
 			}
-			st := w.Stats()
-			if st.Accepted != int64(len(sent)) || w.Undelivered() != st.Accepted-st.Written || w.Undelivered() <= 0 {
-				t.Errorf("Stats = %+v, Undelivered = %d; want %d accepted, some undelivered", st, w.Undelivered(), len(sent))
+			st := w.w.Stats()
+			// Undelivered counts what the writer held and, over a socket,
+			// what the kernel still had to send: the close reset it.
+			if u := w.Undelivered(); st.Accepted != int64(len(sent)) || u < st.Accepted-st.Written || u > st.Accepted || u <= 0 {
+				t.Errorf("Stats = %+v, Undelivered = %d; want %d accepted, and undelivered at least what was not written", st, u, len(sent))
 			}
-			if w.ring.Held() {
+			if w.w.Held() {
 				t.Error("a closed writer holds its buffer")
 			}
 		})
@@ -415,16 +419,16 @@ func TestConnWriterCloseWakesWaiter(t *testing.T) {
 func TestConnWriterPollWriteWhole(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
-	w := NewConnWriterOptions(a, &ConnWriterOptions{BufferSize: 1024})
+	w := NewConnWriter(a, &ConnWriterOptions{BufferSize: 1024})
 	defer w.Close()
 	k := newCWWaker()
 	msg := func(c byte, size int) []byte { return bytes.Repeat([]byte{c}, size) }
 
-	r, err := w.PollWriteWhole(k.task, msg('a', 100), msg('b', 500))
+	r, err := pollWhole(w, k.task, msg('a', 100), msg('b', 500))
 	cwWantReady(t, "PollWriteWhole(600)", r, err, 600)
-	r, err = w.PollWriteWhole(k.task, msg('c', 600))
+	r, err = pollWhole(w, k.task, msg('c', 600))
 	cwWantNotReady(t, "PollWriteWhole(600) beside 600 pending", r, err)
-	r, err = w.PollWriteWhole(k.task, msg('d', 3000))
+	r, err = pollWhole(w, k.task, msg('d', 3000))
 	cwWantNotReady(t, "PollWriteWhole(3000) larger than the buffer with bytes pending", r, err)
 	if n := w.Buffered(); n != 600 {
 		t.Fatalf("Buffered = %d, want 600", n)
@@ -439,17 +443,17 @@ func TestConnWriterPollWriteWhole(t *testing.T) {
 	}
 	k.wait(t, "the pending bytes went out")
 	for {
-		r, err = w.PollWriteWhole(k.task, msg('d', 3000))
+		r, err = pollWhole(w, k.task, msg('d', 3000))
 		if err != nil || r.Ready {
 			break
 		}
 		k.wait(t, "the last pending bytes went out")
 	}
 	cwWantReady(t, "PollWriteWhole(3000) with nothing pending", r, err, 3000)
-	if n := w.Available(); n != 0 {
+	if n := w.w.Available(); n != 0 {
 		t.Fatalf("Available = %d while a large write is pending, want 0", n)
 	}
-	r, err = w.PollWriteWhole(k.task, msg('e', 1))
+	r, err = pollWhole(w, k.task, msg('e', 1))
 	cwWantNotReady(t, "PollWriteWhole(1) while a large write is pending", r, err)
 
 	got = make([]byte, 3000)
@@ -462,7 +466,7 @@ func TestConnWriterPollWriteWhole(t *testing.T) {
 	if err := asyncio.Flush(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	if n := w.Available(); n != 1024 {
+	if n := w.w.Available(); n != 1024 {
 		t.Fatalf("Available after the flush = %d, want 1024", n)
 	}
 }
@@ -470,16 +474,16 @@ func TestConnWriterPollWriteWhole(t *testing.T) {
 // TestConnWriterLargeWriteGoesDirect checks that a write larger than the
 // buffer, with nothing pending, goes to the socket without a copy.
 func TestConnWriterLargeWriteGoesDirect(t *testing.T) {
-	if !cwRawSupported {
+	if !socket.Supported {
 		t.Skip("no raw socket writes on this system")
 	}
 	s, c := wstest.TCPPair(t, false)
-	w := NewConnWriterOptions(s, &ConnWriterOptions{BufferSize: 4096})
+	w := NewConnWriter(s, &ConnWriterOptions{BufferSize: 4096})
 	defer w.Close()
 	p := bytes.Repeat([]byte("0123456789abcdef"), 1024)
-	r, err := w.PollWriteWhole(nil, p)
+	r, err := pollWhole(w, nil, p)
 	cwWantReady(t, "PollWriteWhole(16 KiB)", r, err, len(p))
-	if w.Buffered() != 0 || w.ring.Held() {
+	if w.Buffered() != 0 || w.w.Held() {
 		t.Fatalf("%d bytes buffered: the write did not go around the buffer", w.Buffered())
 	}
 	got := make([]byte, len(p))
@@ -489,39 +493,41 @@ func TestConnWriterLargeWriteGoesDirect(t *testing.T) {
 	if !bytes.Equal(got, p) {
 		t.Fatal("the write arrived changed")
 	}
-	if n := w.Stats().WriteSyscalls; n != 1 {
+	if n := w.w.Stats().WriteSyscalls; n != 1 {
 		t.Errorf("%d write system calls, want 1", n)
 	}
 }
 
 func TestConnWriterControlFramePassesFullBuffer(t *testing.T) {
 	s, c := wstest.TCPPair(t, true)
-	w := NewConnWriterOptions(s, &ConnWriterOptions{BufferSize: 8 << 10})
+	w := NewConnWriter(s)
+	w.w.Init(s, sendq.Options{BufferSize: 8 << 10, PriorityMax: 16}) // a priority lane, as a Conn has
 	defer w.Close()
 	k := newCWWaker()
 	sent := cwFill(t, w, k.task, 16<<20)
 
 	pong := []byte("\x8a\x04pong")
 	body := [][]byte{pong[2:]}
-	var wake [cwSlots]*asyncio.Task
-	r, err := w.cwFrame(nil, cwSlotReader, pong[:2], body, false, [4]byte{}, true, &wake)
-	cwWantReady(t, "a control frame past a full buffer", r, err, 6)
-	r, err = w.cwFrame(nil, cwSlotReader, pong[:2], body, false, [4]byte{}, true, &wake)
-	cwWantNotReady(t, "a second control frame past a full buffer", r, err)
+	var wake asyncio.Wakeups
+	q := sendq.Req{Head: pong[:2], Body: body, Priority: true}
+	n, ready, err := w.w.Poll(nil, &q, &wake)
+	cwWantReady(t, "a control frame past a full buffer", asyncio.Async[int]{Value: n, Ready: ready}, err, 6)
+	n, ready, err = w.w.Poll(nil, &q, &wake)
+	cwWantNotReady(t, "a second control frame past a full buffer", asyncio.Async[int]{Value: n, Ready: ready}, err)
 
 	// Let part of the queue out, then write more: it goes after the pong.
 	var got []byte
 	buf := make([]byte, 4096)
-	for w.Available() == 0 {
+	for w.w.Available() == 0 {
 		n, err := c.Read(buf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, buf[:n]...)
-		w.cwKick()
+		w.w.Kick(&wake)
 	}
 	tail := []byte("after the pong")
-	r, err = w.PollWrite(nil, tail)
+	r, err := w.PollWrite(nil, tail)
 	cwWantReady(t, "PollWrite", r, err, len(tail))
 
 	var wg sync.WaitGroup
@@ -539,11 +545,11 @@ func TestConnWriterControlFramePassesFullBuffer(t *testing.T) {
 }
 
 func TestConnWriterWriteBufIsVectored(t *testing.T) {
-	if !cwRawSupported {
+	if !socket.Supported {
 		t.Skip("no raw socket writes on this system")
 	}
 	s, c := wstest.TCPPair(t, false)
-	w := NewConnWriterOptions(s, &ConnWriterOptions{BufferSize: 1024, WriteThrough: true})
+	w := NewConnWriter(s, &ConnWriterOptions{BufferSize: 1024, WriteThrough: true})
 	defer w.Close()
 	b := asyncio.NewBytesBuf([]byte("one "), nil, []byte("two "), []byte("three"))
 	r, err := w.WriteBuf(nil, b)
@@ -551,7 +557,7 @@ func TestConnWriterWriteBufIsVectored(t *testing.T) {
 	if b.Remaining() != 0 {
 		t.Fatalf("Remaining = %d after Ready(13), want 0", b.Remaining())
 	}
-	if n := w.Stats().WriteSyscalls; n != 1 {
+	if n := w.w.Stats().WriteSyscalls; n != 1 {
 		t.Errorf("%d write system calls for three chunks, want 1 writev", n)
 	}
 	got := make([]byte, 13)
@@ -652,7 +658,7 @@ func BenchmarkConnWriterPipelined(b *testing.B) {
 	if err := asyncio.Flush(ctx, w); err != nil {
 		b.Fatal(err)
 	}
-	st := w.Stats()
+	st := w.w.Stats()
 	b.ReportMetric(float64(st.WriteSyscalls)/float64(n), "syscalls/msg")
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "msgs/s")
 }

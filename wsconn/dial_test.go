@@ -126,7 +126,7 @@ func TestDialInterop(t *testing.T) {
 func connEchoRoundTrips(t *testing.T, c *Conn) {
 	t.Helper()
 	ctx := context.Background()
-	send := func(op ws.OpCode, p []byte) {
+	send := func(op MessageType, p []byte) {
 		t.Helper()
 		if _, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
 			return c.PollWriteMessage(t, op, p)
@@ -134,26 +134,25 @@ func connEchoRoundTrips(t *testing.T, c *Conn) {
 			t.Fatal(err)
 		}
 	}
-	expect := func(op ws.OpCode, want []byte) {
+	expect := func(op MessageType, want []byte) {
 		t.Helper()
-		gotOp, got, err := c.ReadMessage(ctx)
+		gotOp, got, err := readMessage(ctx, c)
 		if err != nil || gotOp != op || !bytes.Equal(got, want) {
 			t.Fatalf("echo of a %d-byte message of type %v = type %v, %d bytes, %v", len(want), op, gotOp, len(got), err)
 		}
 	}
 	for _, n := range connSizes {
-		for _, op := range []ws.OpCode{ws.OpText, ws.OpBinary} {
-			if n == 16<<20 && op == ws.OpText {
+		for _, op := range []MessageType{Text, Binary} {
+			if n == 16<<20 && op == Text {
 				continue
 			}
-			p := connPayload(n, op == ws.OpText)
+			p := connPayload(n, op == Text)
 			send(op, p)
 			expect(op, p)
 		}
 	}
 
-	send(ws.OpPing, []byte("ping"))
-	m := c.MessageWriter(ws.OpText)
+	m := c.MessageWriter(Text)
 	want := connPayload(200_000, true)
 	if err := asyncio.WriteAll(ctx, m, want); err != nil {
 		t.Fatal(err)
@@ -161,15 +160,15 @@ func connEchoRoundTrips(t *testing.T, c *Conn) {
 	if err := asyncio.Shutdown(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	expect(ws.OpText, want)
+	expect(Text, want)
 
 	if err := asyncio.Shutdown(ctx, c); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
-	if code := c.CloseCode(); code != ws.StatusNormalClosure {
+	if code := closeCode(c); code != StatusNormalClosure {
 		t.Errorf("CloseCode = %d, want the server's answer 1000", code)
 	}
-	if _, _, err := c.ReadMessage(ctx); !errors.As(err, new(*CloseError)) {
+	if _, _, err := readMessage(ctx, c); !errors.As(err, new(*CloseError)) {
 		t.Errorf("ReadMessage after Shutdown = %v, want *CloseError", err)
 	}
 }

@@ -36,8 +36,14 @@ var faultKinds = []struct {
 	name string
 	mk   func(c net.Conn, o *ConnWriterOptions) faultWriter
 }{
-	{"ConnWriter", func(c net.Conn, o *ConnWriterOptions) faultWriter { return NewConnWriterOptions(c, o) }},
-	{"Conn", func(c net.Conn, o *ConnWriterOptions) faultWriter { return Server(c, &Options{Writer: o}) }},
+	{"ConnWriter", func(c net.Conn, o *ConnWriterOptions) faultWriter { return NewConnWriter(c, o) }},
+	{"Conn", func(c net.Conn, o *ConnWriterOptions) faultWriter {
+		var co Options
+		if o != nil {
+			co = Options{BufferSize: o.BufferSize, WriteTimeout: o.WriteTimeout}
+		}
+		return Server(c, &co)
+	}},
 }
 
 // faultRun is a poll driven by asyncio.BlockOn on a goroutine of its own.
@@ -266,10 +272,10 @@ func TestFaultPeerHalfClose(t *testing.T) {
 			case *Conn:
 				// A read ends a Conn at the end of the stream, without a
 				// close frame: it must flush first and then fail.
-				if _, _, err := c.ReadMessage(ctx); !errors.Is(err, io.ErrUnexpectedEOF) {
+				if _, _, err := readMessage(ctx, c); !errors.Is(err, io.ErrUnexpectedEOF) {
 					t.Errorf("Conn read after the peer's half-close: got %v; want io.ErrUnexpectedEOF", err)
 				}
-				if code := c.CloseCode(); code != ws.StatusAbnormalClosure {
+				if code := closeCode(c); code != StatusAbnormalClosure {
 					t.Errorf("CloseCode() = %d; want %d", code, ws.StatusAbnormalClosure)
 				}
 			}

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
@@ -37,7 +35,7 @@ func TestConnIdleHoldsNoReadBuffer(t *testing.T) {
 				t.Cleanup(func() { p.cl.Close(); p.s.Close() })
 				go func() { // echo until the connection ends
 					for {
-						op, b, err := p.s.ReadMessage(ctx)
+						op, b, err := readMessage(ctx, p.s)
 						if err != nil {
 							close(p.got)
 							return
@@ -52,17 +50,17 @@ func TestConnIdleHoldsNoReadBuffer(t *testing.T) {
 				}()
 				pairs[i] = p
 			}
-			for round, msg := range [][]byte{[]byte("first"), bytes.Repeat([]byte("x"), 3*connReadBufferSize)} {
+			for round, msg := range [][]byte{[]byte("first"), bytes.Repeat([]byte("x"), 3*readBufferSize)} {
 				for _, p := range pairs {
 					if err := asyncio.WriteAll(ctx, connWriterFunc(func(t *asyncio.Task, q []byte) (asyncio.Async[int], error) {
-						return p.cl.PollWriteMessage(t, ws.OpBinary, q)
+						return p.cl.PollWriteMessage(t, Binary, q)
 					}), msg); err != nil {
 						t.Fatal(err)
 					}
 					if err := asyncio.Flush(ctx, p.cl); err != nil {
 						t.Fatal(err)
 					}
-					if _, b, err := p.cl.ReadMessage(ctx); err != nil || !bytes.Equal(b, msg) {
+					if _, b, err := readMessage(ctx, p.cl); err != nil || !bytes.Equal(b, msg) {
 						t.Fatalf("round %d: echo: got %d bytes, %v; want %d bytes", round, len(b), err, len(msg))
 					}
 					if b := <-p.got; !bytes.Equal(b, msg) {
@@ -73,7 +71,7 @@ func TestConnIdleHoldsNoReadBuffer(t *testing.T) {
 				// the read to give its buffer back.
 				deadline := time.Now().Add(10 * time.Second)
 				for i, p := range pairs {
-					for p.s.readBufferHeld() {
+					for p.s.rd.buf != nil {
 						if time.Now().After(deadline) {
 							t.Fatalf("round %d: idle Conn %d holds a read buffer", round, i)
 						}

@@ -4,21 +4,122 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
-// A Conn is a sink for a Pump too, through MessageSinkOf.
-var _ TypedMessageWriter[ws.OpCode] = (*Conn)(nil)
+// A Conn is a sink for a Pump, through MessageSinkOf.
+var _ TypedMessageWriter[MessageType] = (*Conn)(nil)
+
+// pumpPair returns the server side of a connection over loopback TCP
+// (TLS when useTLS is set) with the given buffer, and the client's end,
+// which reads raw frames. The client's socket buffers are small, so that
+// a client that does not read stalls the server soon.
+func pumpPair(t *testing.T, useTLS bool, buffer int) (*Conn, net.Conn) {
+	t.Helper()
+	var s, c net.Conn
+	if useTLS {
+		ts, tc, _, _, err := wstest.NewTLS(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, c = ts, tc
+	} else {
+		ts, tc, err := wstest.NewTCP(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, c = ts, tc
+	}
+	t.Cleanup(func() { c.Close() })
+	return Server(s, &Options{BufferSize: buffer}), c
+}
+
+// pumpPipe is pumpPair over net.Pipe, for tests in a synctest bubble.
+func pumpPipe(t *testing.T, buffer int) (*Conn, net.Conn) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { b.Close() })
+	return Server(a, &Options{BufferSize: buffer}), b
+}
+
+// pumpResult is what a client read: every message's type and payload,
+// and how the stream ended.
+type pumpResult struct {
+	types []MessageType
+	got   []string
+	code  ws.StatusCode // of the server's close frame, 0 if none came
+	err   error         // the read error that ended it, nil after a close frame
+}
+
+// pumpRead reads frames from c until the server's close frame, which it
+// answers, counting each message in received.
+func pumpRead(c net.Conn, received *atomic.Int64) <-chan pumpResult {
+	res := make(chan pumpResult, 1)
+	go func() {
+		var r pumpResult
+		for {
+			f, err := ws.ReadFrame(c)
+			if err != nil {
+				r.err = err
+				break
+			}
+			if f.Header.OpCode == ws.OpClose {
+				r.code, _ = ws.ParseCloseFrameData(f.Payload)
+				answer := ws.NewCloseFrame(f.Payload)
+				ws.WriteFrame(c, ws.MaskFrameInPlace(answer))
+				break
+			}
+			if f.Header.OpCode.IsData() {
+				r.types = append(r.types, MessageType(f.Header.OpCode))
+				r.got = append(r.got, string(f.Payload))
+				if received != nil {
+					received.Add(1)
+				}
+			}
+		}
+		res <- r
+	}()
+	return res
+}
+
+func (r pumpResult) check(t testing.TB, want []string, typ MessageType) {
+	t.Helper()
+	if r.err != nil || r.code != ws.StatusNormalClosure {
+		t.Errorf("the client's read ended with close %d, %v; want close 1000", r.code, r.err)
+	}
+	if !slices.Equal(r.got, want) {
+		t.Fatalf("the client read %d messages, want %d in order", len(r.got), len(want))
+	}
+	for i, got := range r.types {
+		if got != typ {
+			t.Fatalf("message %d of type %v, want %v", i, got, typ)
+		}
+	}
+}
+
+func pumpNoError(t testing.TB, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func pumpCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
 
 // pumpProducer gives total numbered messages of size bytes, as many per
 // poll as the destination takes, and records every poll.
@@ -81,46 +182,24 @@ func TestPumpDeliversInOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		tls  bool
-		typ  int
+		typ  MessageType
 	}{
-		{"tcp/binary", false, websocket.BinaryMessage},
-		{"tls/text", true, websocket.TextMessage},
+		{"tcp/binary", false, Binary},
+		{"tls/text", true, Text},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newGWServer(t, tc.tls)
-			client, _, server := s.dialGorilla(t)
-			w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: 8 << 10, ReadClose: true})
+			w, client := pumpPair(t, tc.tls, 8<<10)
 			defer w.Close()
-			types := make(chan int, total)
-			res := make(chan gwReadResult, 1)
-			go func() {
-				var r gwReadResult
-				for {
-					typ, p, err := client.ReadMessage()
-					if err != nil {
-						r.err = err
-						res <- r
-						return
-					}
-					types <- typ
-					r.got = append(r.got, string(p))
-				}
-			}()
+			res := pumpRead(client, nil)
 			prod := &pumpProducer{total: total, size: size}
 			pump := NewPump(prod, MessageSinkOf(w, tc.typ), nil)
-			ctx := gwCtx(t)
-			gwNoError(t, pump.Run(ctx), "Run")
-			if q := w.Queued(); q != 0 {
-				t.Errorf("Queued %d after Run: the pump returned before the sink flushed", q)
+			ctx := pumpCtx(t)
+			pumpNoError(t, pump.Run(ctx), "Run")
+			if q := w.out.Buffered(); q != 0 {
+				t.Errorf("Buffered %d after Run: the pump returned before the sink flushed", q)
 			}
-			gwNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
-			(<-res).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
-			close(types)
-			for typ := range types {
-				if typ != tc.typ {
-					t.Fatalf("message type %d, want %d", typ, tc.typ)
-				}
-			}
+			pumpNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
+			(<-res).check(t, pumpWant(total, size), tc.typ)
 			if r, err := pump.Poll(nil); err != nil || !r.Ready {
 				t.Errorf("Poll after the end = %+v, %v; want Ready", r, err)
 			}
@@ -136,19 +215,19 @@ func TestPumpStalledClientStopsPulling(t *testing.T) {
 				budget      = 1000
 				batch       = 4
 			)
-			server, client := gwPipe(t) // the client does not read yet
-			w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: budget, ReadClose: true})
+			w, client := pumpPipe(t, budget) // the client does not read yet
 			defer w.Close()
 			prod := &pumpProducer{total: total, size: size}
-			pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), &PumpOptions{Batch: batch})
+			pump := NewPump(prod, MessageSinkOf(w, Binary), &PumpOptions{Batch: batch})
 			ran := make(chan error, 1)
 			go func() { ran <- pump.Run(context.Background()) }()
 
 			synctest.Wait()
 			given, polls := prod.stats()
-			// The queue holds budget/size messages, the one being written
-			// included; the pump holds the rest of its last pull.
-			if bound := budget/size + batch; given > bound || given < budget/size {
+			// The buffer holds about budget/size messages (frame headers
+			// included), the pipe one being written; the pump holds the
+			// rest of its last pull.
+			if bound := budget/size + 1 + batch; given > bound || given < budget/(size+2) {
 				t.Fatalf("producer gave %d messages to a stalled client, want %d to %d", given, budget/size, bound)
 			}
 			synctest.Wait()
@@ -156,10 +235,10 @@ func TestPumpStalledClientStopsPulling(t *testing.T) {
 				t.Fatalf("producer polled while the client is stalled: %d messages in %d polls, then %d in %d", given, len(polls), again, len(pollsAgain))
 			}
 
-			read := gwReadInBackground(client)
-			gwNoError(t, <-ran, "Run")
-			gwNoError(t, asyncio.Shutdown(context.Background(), w), "Shutdown")
-			(<-read).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+			read := pumpRead(client, nil)
+			pumpNoError(t, <-ran, "Run")
+			pumpNoError(t, asyncio.Shutdown(context.Background(), w), "Shutdown")
+			(<-read).check(t, pumpWant(total, size), Binary)
 		})
 	})
 
@@ -173,15 +252,13 @@ func TestPumpStalledClientStopsPulling(t *testing.T) {
 			// kernel doubles both) and the client's read buffer, with a
 			// margin of as much again for the kernel's accounting. The
 			// producer would give 4000.
-			inFlight = 2 * (2*gwSockSend + 2*gwSockRecv + 4096) / size
-			bound    = budget/size + batch + inFlight
+			inFlight = 2 * (2*wstest.SendBuffer + 2*wstest.RecvBuffer + 4096) / size
+			bound    = budget/size + 1 + batch + inFlight
 		)
-		s := newGWServer(t, false)
-		client, _, server := s.dialGorilla(t)
-		w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: budget, ReadClose: true})
+		w, client := pumpPair(t, false, budget)
 		defer w.Close()
 		prod := &pumpProducer{total: total, size: size}
-		pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), &PumpOptions{Batch: batch})
+		pump := NewPump(prod, MessageSinkOf(w, Binary), &PumpOptions{Batch: batch})
 
 		woken := make(chan struct{}, 1)
 		task := asyncio.NewTask(func() {
@@ -194,7 +271,7 @@ func TestPumpStalledClientStopsPulling(t *testing.T) {
 		poll := func() bool {
 			t.Helper()
 			r, err := pump.Poll(task)
-			gwNoError(t, err, "Poll")
+			pumpNoError(t, err, "Poll")
 			given, _ := prod.stats()
 			if d := int64(given) - received.Load(); !r.Ready && d > bound {
 				t.Fatalf("producer gave %d messages more than the client received, want at most %d", d, bound)
@@ -205,21 +282,8 @@ func TestPumpStalledClientStopsPulling(t *testing.T) {
 			t.Fatal("pump finished with a stalled client")
 		}
 
-		res := make(chan gwReadResult, 1)
-		go func() {
-			var r gwReadResult
-			for {
-				_, p, err := client.ReadMessage()
-				if err != nil {
-					r.err = err
-					res <- r
-					return
-				}
-				r.got = append(r.got, string(p))
-				received.Add(1)
-			}
-		}()
-		ctx := gwCtx(t)
+		res := pumpRead(client, &received)
+		ctx := pumpCtx(t)
 		for !poll() {
 			select {
 			case <-woken:
@@ -227,8 +291,8 @@ func TestPumpStalledClientStopsPulling(t *testing.T) {
 				t.Fatal("pump not woken")
 			}
 		}
-		gwNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
-		(<-res).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+		pumpNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
+		(<-res).check(t, pumpWant(total, size), Binary)
 	})
 }
 
@@ -236,14 +300,13 @@ func TestPumpProbesFullSink(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const (
 			total, size = 30, 100
-			budget      = 1000
 			batch       = 10
+			budget      = batch * (size + 2) // a batch of messages with their frame headers
 		)
-		server, client := gwPipe(t)
-		w := NewGorillaWriter(server, &GorillaOptions{QueueBytes: budget, ReadClose: true})
+		w, client := pumpPipe(t, budget)
 		defer w.Close()
 		prod := &pumpProducer{total: total, size: size}
-		pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), &PumpOptions{Batch: batch})
+		pump := NewPump(prod, MessageSinkOf(w, Binary), &PumpOptions{Batch: batch})
 		ran := make(chan error, 1)
 		go func() { ran <- pump.Run(context.Background()) }()
 		synctest.Wait()
@@ -254,16 +317,16 @@ func TestPumpProbesFullSink(t *testing.T) {
 		if given != batch || !slices.Equal(polls, want) {
 			t.Fatalf("with a stalled client the producer gave %d messages in polls %+v, want %d in %+v", given, polls, batch, want)
 		}
-		read := gwReadInBackground(client)
-		gwNoError(t, <-ran, "Run")
+		read := pumpRead(client, nil)
+		pumpNoError(t, <-ran, "Run")
 		_, polls = prod.stats()
 		for i, p := range polls {
 			if p.capacity != 0 && p.capacity != batch {
 				t.Errorf("poll %d asked for %d messages, want %d or a probe", i, p.capacity, batch)
 			}
 		}
-		gwNoError(t, asyncio.Shutdown(context.Background(), w), "Shutdown")
-		(<-read).check(t, pumpWant(total, size), websocket.CloseNormalClosure)
+		pumpNoError(t, asyncio.Shutdown(context.Background(), w), "Shutdown")
+		(<-read).check(t, pumpWant(total, size), Binary)
 	})
 }
 
@@ -307,14 +370,12 @@ func TestPumpProducerErrors(t *testing.T) {
 		{"Cancelled without finish", pumpStep{res: cancelled}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newGWServer(t, false)
-			client, _, server := s.dialGorilla(t)
-			w := NewGorillaWriter(server, &GorillaOptions{ReadClose: true})
+			w, client := pumpPair(t, false, 0)
 			defer w.Close()
-			read := gwReadInBackground(client)
+			read := pumpRead(client, nil)
 			prod := &pumpScript{steps: []pumpStep{first, tc.bad}}
-			pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), nil)
-			ctx := gwCtx(t)
+			pump := NewPump(prod, MessageSinkOf(w, Binary), nil)
+			ctx := pumpCtx(t)
 			err := pump.Run(ctx)
 			var pe *asyncio.ProducerError
 			if !errors.As(err, &pe) || !strings.HasPrefix(err.Error(), "wsconn: pump: ") {
@@ -328,8 +389,8 @@ func TestPumpProducerErrors(t *testing.T) {
 			if prod.polls != 2 {
 				t.Errorf("producer polled %d times, want 2 (none after the error)", prod.polls)
 			}
-			gwNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
-			(<-read).check(t, []string{"a", "b"}, websocket.CloseNormalClosure)
+			pumpNoError(t, asyncio.Shutdown(ctx, w), "Shutdown")
+			(<-read).check(t, []string{"a", "b"}, Binary)
 		})
 	}
 }
@@ -354,11 +415,10 @@ func (p *pumpIdle) PollProduce(_ *asyncio.Task, _ *asyncio.Destination[[]byte], 
 
 func TestPumpFinish(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		server, _ := gwPipe(t)
-		w := NewGorillaWriter(server, nil)
+		w, _ := pumpPipe(t, 0)
 		defer w.Close()
 		prod := &pumpIdle{}
-		pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), nil)
+		pump := NewPump(prod, MessageSinkOf(w, Binary), nil)
 		ran := make(chan error, 1)
 		go func() { ran <- pump.Run(context.Background()) }()
 		synctest.Wait()
@@ -371,7 +431,7 @@ func TestPumpFinish(t *testing.T) {
 		synctest.Wait() // no time passes: Finish wakes the pump, which ends at once
 		select {
 		case err := <-ran:
-			gwNoError(t, err, "Run after Finish")
+			pumpNoError(t, err, "Run after Finish")
 		default:
 			t.Fatal("Run still running after Finish")
 		}
@@ -384,14 +444,13 @@ func TestPumpFinish(t *testing.T) {
 }
 
 func TestPumpFinishBeforeRun(t *testing.T) {
-	s := newGWServer(t, false)
-	_, _, server := s.dialGorilla(t)
-	w := NewGorillaWriter(server, nil)
+	w, client := pumpPair(t, false, 0)
 	defer w.Close()
+	pumpRead(client, nil)
 	prod := &pumpProducer{total: 10, size: 10}
-	pump := NewPump(prod, MessageSinkOf(w, websocket.BinaryMessage), nil)
+	pump := NewPump(prod, MessageSinkOf(w, Binary), nil)
 	pump.Finish()
-	gwNoError(t, pump.Run(gwCtx(t)), "Run")
+	pumpNoError(t, pump.Run(pumpCtx(t)), "Run")
 	given, polls := prod.stats()
 	if given != 10 || len(polls) != 1 || !polls[0].finish {
 		t.Errorf("producer gave %d messages in polls %+v; want 10 in one finishing poll", given, polls)

@@ -1,352 +1,144 @@
 package wsconn
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/pool"
+	"github.com/pollws/pollws/internal/socket"
+	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
-// connReader is the state of a Conn's read side. Whoever holds the read
-// side (the Conn's rheld) owns it.
-type connReader struct {
-	// br is the read buffer. Over a socket it comes from connReaderPool
-	// while bytes are to be read, and goes back when it is drained at a
-	// message boundary, so that an idle connection holds none; held
-	// mirrors br != nil for observers other than the reader.
-	br      *bufio.Reader
-	held    atomic.Bool
-	noPark  bool            // a read of the socket that would block returns errConnWouldBlock
-	pre     []byte          // bytes read past the opening handshake, read first
-	ctx     context.Context // of the read in progress
-	op      ws.OpCode       // type of the message being read; 0 between messages
-	fin     bool            // the current frame is the message's last
-	remain  int64           // payload bytes left in the current frame
-	masked  bool
-	mask    [4]byte
-	maskOff int
-	size    int64 // payload bytes of the message, counting the current frame whole
-	utf8    connUTF8
-	err     error // sticky
-	ctl     [ws.MaxControlFramePayloadSize]byte
-
-	// Over a socket, the callbacks for raw.Read, made once so that a read
-	// does not allocate a closure, and their arguments and results.
-	tryFn, waitFn func(fd uintptr) bool
-	rp            []byte
-	rn            int
-	rerrno        syscall.Errno
-	direct        bool    // waitFn runs: reads go to fd itself and never wait
-	fd            uintptr // while direct
-	waitErr       error   // what ended waitFn's fill
+// Message is a message from the peer. Data is valid until the next read
+// of the connection: copy it to keep it.
+type Message struct {
+	Type MessageType
+	Data []byte
 }
 
-// connReaderPool holds the read buffers of connections over sockets that
-// are not reading.
-var connReaderPool = sync.Pool{
-	New: func() any { return bufio.NewReaderSize(nil, connReadBufferSize) },
+// reader is the state of a Conn's read side. Whoever holds the read side
+// (held) owns every field but held.
+type reader struct {
+	held  atomic.Bool
+	nwait atomic.Int32 // tasks in the Conn's rwait
+	nhold atomic.Int32 // tasks in the Conn's hwait
+
+	buf  *[]byte // the read buffer while bytes are pending, else nil
+	r, w int     // (*buf)[r:w] is not parsed yet
+	msg  *[]byte // a message too large for buf, as it arrives, else nil
+	n    int     // bytes of msg
+	kept bool    // the message last returned aliases buf or msg
+	pre  []byte  // bytes read past the opening handshake, read first
+
+	op     byte // type of the message in progress; 0 between messages
+	frame  bool // a data frame's header was taken and remain counts its payload
+	fin    bool
+	masked bool
+	mask   [4]byte
+	off    int   // offset in the frame's payload
+	remain int64 // payload bytes of the frame still to come
+	size   int64 // payload bytes of the message so far, the current frame whole
+	text   frame.UTF8
+	err    error // sticky
+	self   bool  // the read in progress waits in its own goroutine
+
+	preBuf *[]byte // the pooled buffer pre is in, if any
+
+	// Bytes a goroutine read for a connection without a socket, handed
+	// over under the Conn's rmu.
+	got    *[]byte
+	gotN   int
+	gotErr error
 }
 
-// errConnWouldBlock is returned by a read of the socket in noPark mode
-// when it has no bytes.
-var errConnWouldBlock = errors.New("wsconn: the read would block")
+var (
+	errWouldBlock = errors.New("wsconn: the read would block")
+	errBlocked    = errors.New("wsconn: the read waits for the writer")
+	errConnEOF    = fmt.Errorf("wsconn: the connection ended without a close frame: %w", io.ErrUnexpectedEOF)
+	connPast      = time.Unix(1, 0)
+)
 
-// connSource is what the read buffer reads from: the bytes left from the
-// handshake, then the connection. Before a read waits on the socket it
-// starts sending pending writes, so that replies to everything read so far
-// go out together.
-type connSource struct{ c *Conn }
-
-func (s connSource) Read(p []byte) (int, error) {
-	c := s.c
-	rd := &c.rd
-	if len(rd.pre) > 0 {
-		n := copy(p, rd.pre)
-		if rd.pre = rd.pre[n:]; len(rd.pre) == 0 {
-			rd.pre = nil
-		}
-		return n, nil
-	}
-	if raw := c.w.raw; raw != nil && len(p) > 0 {
-		// Over a socket, the pending writes go out only when the read
-		// would wait: replies to a batch of pipelined messages leave
-		// with one write.
-		var err error
-		if rd.direct {
-			c.connRecvInto(rd.fd, p)
-		} else {
-			rd.rp = p
-			err = raw.Read(rd.tryFn)
-			rd.rp = nil
-		}
-		switch {
-		case err != nil:
-			return 0, err
-		case rd.rerrno == 0 && rd.rn == 0:
-			return 0, io.EOF
-		case rd.rerrno == 0:
-			return rd.rn, nil
-		case rd.rerrno != syscall.EAGAIN:
-			return 0, os.NewSyscallError("read", rd.rerrno)
-		}
-		if rd.direct {
-			return 0, errConnWouldBlock
-		}
-		c.w.cwKick()
-		if rd.noPark {
-			return 0, errConnWouldBlock
-		}
-		return c.conn.Read(p)
-	}
-	c.w.cwKick()
-	return c.conn.Read(p)
-}
-
-// connTryRead is tryFn: one read of the socket into rd.rp that never
-// waits.
-func (c *Conn) connTryRead(fd uintptr) bool {
-	c.connRecvInto(fd, c.rd.rp)
-	return true
-}
-
-// connRecvInto reads fd into p once, without waiting, and leaves the
-// result in rd.rn and rd.rerrno.
-func (c *Conn) connRecvInto(fd uintptr, p []byte) {
-	rd := &c.rd
-	for {
-		rd.rn, rd.rerrno = connRecv(fd, p)
-		if rd.rerrno != syscall.EINTR {
-			return
-		}
-	}
-}
-
-// connWaitFill is waitFn: each time the socket may be readable it takes a
-// read buffer and fills it, and answers false, to wait again, with the
-// buffer given back when the socket had nothing. A fill that meets the
-// socket's end or an error leaves it in rd.waitErr.
-func (c *Conn) connWaitFill(fd uintptr) bool {
-	rd := &c.rd
-	c.takeReadBuffer()
-	rd.fd, rd.direct = fd, true
-	_, err := rd.br.Peek(1)
-	rd.fd, rd.direct = 0, false
-	if err == errConnWouldBlock {
-		c.putReadBuffer()
-		return false
-	}
-	rd.waitErr = err
-	return true
-}
-
-func (c *Conn) takeReadBuffer() {
-	rd := &c.rd
-	rd.br = connReaderPool.Get().(*bufio.Reader)
-	rd.br.Reset(connSource{c})
-	rd.held.Store(true)
-}
-
-// putReadBuffer gives back the read buffer, which is empty.
-func (c *Conn) putReadBuffer() {
-	rd := &c.rd
-	rd.br.Reset(nil)
-	connReaderPool.Put(rd.br)
-	rd.br = nil
-	rd.held.Store(false)
-}
-
-// awaitLocked makes sure, at a message boundary, that the read buffer has
-// bytes, or returns the error that ends the connection. Over a socket it
-// waits for bytes without a buffer: it gives the drained buffer back and
-// takes one again once the socket is readable.
-func (c *Conn) awaitLocked() error {
-	rd := &c.rd
-	for {
-		if rd.br == nil {
-			if len(rd.pre) > 0 {
-				c.takeReadBuffer()
-				return nil
-			}
-			c.w.cwKick()
-			rd.waitErr = nil
-			if err := c.w.raw.Read(rd.waitFn); err != nil {
-				return err
-			}
-			return rd.waitErr
-		}
-		if rd.br.Buffered() > 0 || len(rd.pre) > 0 {
-			return nil
-		}
-		rd.noPark = true
-		_, err := rd.br.Peek(1)
-		rd.noPark = false
-		switch {
-		case err == nil:
-			return nil
-		case err != errConnWouldBlock:
-			return err
-		}
-		c.putReadBuffer()
-	}
-}
-
-// connMessage is the reader of the message NextMessage returned.
-type connMessage struct{ c *Conn }
-
-// connPast is a read deadline that has passed: it wakes a blocked read.
-var connPast = time.Unix(1, 0)
-
-// NextMessage waits for the next message from the peer and returns its
-// type (ws.OpText or ws.OpBinary) and a reader of its payload, valid until
-// the next call of NextMessage or ReadMessage. Whatever the previous
-// message's reader left unread is dropped. Pending writes are flushed
-// before the read waits on the socket; pings are answered and control
-// frames handled on the way.
+// PollReadMessage answers Ready with the next whole message from the
+// peer, or NotReady, having read what there was and arranged for t to be
+// notified when more comes. A message is all or nothing: one in progress
+// stays inside the connection, in memory that grows with the bytes that
+// arrived, never with a length the peer merely claims; a connection that
+// waits holds no read buffer.
 //
-// ctx bounds the wait and the reads of the returned reader; when it ends,
-// the read in progress returns ctx's cause and the connection stays
-// usable. When the peer closes the connection, NextMessage returns a
-// *[CloseError] (after answering the peer's close frame); on bad input it
-// closes the connection with the matching status code and returns an
-// error that wraps [ErrProtocol], [ErrInvalidUTF8] or [ErrMessageTooBig].
-// Errors other than ctx's are sticky.
+// Before it answers NotReady it starts sending the frames written so
+// far, so that replies to everything read leave together. Pings are
+// answered on the way, each with its pong, in order; when the connection
+// cannot take a pong (the peer reads nothing) reading waits for it, so
+// that back-pressure reaches the peer instead of memory growing.
 //
-// One goroutine at a time may read.
-func (c *Conn) NextMessage(ctx context.Context) (op ws.OpCode, r io.Reader, err error) {
-	if err := c.acquireRead(ctx); err != nil {
-		return 0, nil, err
+// When the peer closes, the read answers its close frame and returns a
+// *[CloseError]; on bad input it closes the connection with the matching
+// status code and returns an error that wraps [ErrProtocol],
+// [ErrInvalidUTF8] or [ErrMessageTooBig]. Errors are sticky.
+//
+// Over a TCP socket on Linux the wait is a [Reactor]'s, when the
+// connection is served by one; otherwise, and for other connections, a
+// goroutine waits for the bytes and exits when they come.
+func (c *Conn) PollReadMessage(t *asyncio.Task) (asyncio.Async[Message], error) {
+	m, ready, err := c.pollRead(t)
+	if !ready || err != nil {
+		return asyncio.NotReady[Message](), err
 	}
-	defer c.releaseRead()
-	c.rd.ctx = ctx
+	return asyncio.Ready(m), nil
+}
+
+// ReadMessage waits for the next message from the peer, as
+// [Conn.PollReadMessage] reads it, parking the calling goroutine. Pending
+// writes are flushed before it waits. ctx bounds the wait; when it ends,
+// the read returns ctx's cause and the connection stays usable.
+func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
+	if err := context.Cause(ctx); err != nil {
+		return Message{}, err
+	}
 	stop := c.watchRead(ctx)
-	op, err = c.nextLocked()
-	if err = c.endRead(ctx, stop, err); err != nil {
-		return 0, nil, err
+	m, err := asyncio.BlockOn(ctx, c.pollReadSelf)
+	if stop != nil && stop() && err != nil && c.rd.err == nil && ctx.Err() != nil {
+		return Message{}, context.Cause(ctx)
 	}
-	return op, &c.msg, nil
-}
-
-// ReadMessage waits for the next message from the peer and returns its
-// type and payload, as [Conn.NextMessage] does.
-func (c *Conn) ReadMessage(ctx context.Context) (ws.OpCode, []byte, error) {
-	op, data, err := c.AppendMessage(ctx, nil)
 	if err != nil {
-		return 0, nil, err
+		c.finishClosing()
 	}
-	return op, data, nil
+	return m, err
 }
 
-// AppendMessage is [Conn.ReadMessage] that appends the payload to dst and
-// returns the extended slice, so that a read loop can reuse one buffer
-// and read without allocating:
-//
-//	buf, err = c.AppendMessage(ctx, buf[:0])
-//
-// On error it returns dst.
-func (c *Conn) AppendMessage(ctx context.Context, dst []byte) (ws.OpCode, []byte, error) {
-	if err := c.acquireRead(ctx); err != nil {
-		return 0, dst, err
+// pollReadSelf is the poll of a blocking read: it holds the read side
+// while it waits for bytes in the calling goroutine, and answers NotReady
+// only for what a task must wait for (the read side held by another
+// reader, a pong that the connection cannot take yet).
+func (c *Conn) pollReadSelf(t *asyncio.Task) (asyncio.Async[Message], error) {
+	if !c.holdRead(t) {
+		return asyncio.NotReady[Message](), nil
 	}
 	defer c.releaseRead()
-	c.rd.ctx = ctx
-	stop := c.watchRead(ctx)
-	op, err := c.nextLocked()
-	data := dst
-	for err == nil {
-		if len(data) == cap(data) && c.rd.remain > 0 {
-			data = slices.Grow(data, int(c.rd.remain))
+	for {
+		m, ready, err := c.readHeld(t, true)
+		switch {
+		case err == errWouldBlock:
+			if werr := c.sock.WaitReadable(); werr != nil && !c.doomed.Load() {
+				if errors.Is(werr, os.ErrDeadlineExceeded) {
+					return asyncio.NotReady[Message](), werr // the context ended: ReadMessage tells
+				}
+				return asyncio.NotReady[Message](), c.readFailed(werr)
+			}
+			continue // bytes, or the end: the next read finds out
+		case err != nil:
+			return asyncio.NotReady[Message](), err
+		case !ready:
+			return asyncio.NotReady[Message](), nil
 		}
-		n, rerr := c.readLocked(data[len(data):cap(data)])
-		data = data[:len(data)+n]
-		if rerr == io.EOF {
-			break
-		}
-		err = rerr
-	}
-	if err = c.endRead(ctx, stop, err); err != nil {
-		return 0, dst, err
-	}
-	return op, data, nil
-}
-
-// Read reads the message's payload; it returns io.EOF at its end.
-func (m *connMessage) Read(p []byte) (int, error) {
-	c := m.c
-	if err := c.acquireRead(context.Background()); err != nil {
-		return 0, err
-	}
-	defer c.releaseRead()
-	ctx := c.rd.ctx
-	stop := c.watchRead(ctx)
-	n, err := c.readLocked(p)
-	if err == io.EOF {
-		c.endRead(ctx, stop, nil)
-		return n, io.EOF
-	}
-	return n, c.endRead(ctx, stop, err)
-}
-
-func (c *Conn) acquireRead(ctx context.Context) error {
-	if c.tryAcquireRead() {
-		return nil
-	}
-	c.rwaiters.Add(1)
-	defer c.rwaiters.Add(-1)
-	for !c.tryAcquireRead() {
-		// A release after the failed attempt finds rwaiters counting this
-		// wait and leaves a token in rwake, so the wait cannot miss it; a
-		// stale token only costs a retry.
-		select {
-		case <-c.rwake:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	return nil
-}
-
-func (c *Conn) tryAcquireRead() bool { return c.rheld.CompareAndSwap(false, true) }
-
-func (c *Conn) releaseRead() {
-	c.rheld.Store(false)
-	if c.rwaiters.Load() > 0 {
-		select {
-		case c.rwake <- struct{}{}:
-		default: // a token is there already
-		}
-	}
-	if c.shutWait.Load() {
-		c.readForShutdown()
-	}
-}
-
-// readForShutdown starts reading for the peer's close frame when a
-// Shutdown waits for it and no read is in progress. Shutdown leaves the
-// answer to the application's read when it finds one running; if that
-// read then ends without it (its context ended, as a handler's does when a
-// drain begins) and no other read follows, the answer must still be read.
-func (c *Conn) readForShutdown() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stage != connShutWait || c.done || c.peerClosed || c.timedOut || c.readDone || c.readerClosing {
-		return
-	}
-	if c.tryAcquireRead() {
-		c.wg.Add(1)
-		go c.drainForClose()
+		return asyncio.Ready(m), nil
 	}
 }
 
@@ -354,12 +146,13 @@ func (c *Conn) readForShutdown() {
 // deadline. The returned stop, nil when ctx never ends, reports whether
 // ctx ended the read, and clears the deadline then.
 func (c *Conn) watchRead(ctx context.Context) (stop func() bool) {
-	if ctx == nil || ctx.Done() == nil {
+	if ctx.Done() == nil {
 		return nil
 	}
 	fired := make(chan struct{})
 	stopf := context.AfterFunc(ctx, func() {
 		_ = c.conn.SetReadDeadline(connPast)
+		c.wakeReaders()
 		close(fired)
 	})
 	return func() bool {
@@ -372,306 +165,453 @@ func (c *Conn) watchRead(ctx context.Context) (stop func() bool) {
 	}
 }
 
-// endRead returns what a read that ended with err returns: nil, the
-// sticky error, ctx's cause when ctx ended the read (the connection stays
-// usable: nothing was consumed but whole frames and payload returned), or
-// else the I/O error, which ends the connection.
-func (c *Conn) endRead(ctx context.Context, stop func() bool, err error) error {
-	cancelled := stop != nil && stop()
-	switch {
-	case err == nil:
+// pollRead reads the next message, or registers t to be notified when
+// it can go on.
+func (c *Conn) pollRead(t *asyncio.Task) (Message, bool, error) {
+	if !c.holdRead(t) {
+		return Message{}, false, nil
+	}
+	m, ready, err := c.readHeld(t, false)
+	c.releaseRead()
+	return m, ready, err
+}
+
+// holdRead takes the read side, or registers t to be notified when it is
+// given back and reports false.
+func (c *Conn) holdRead(t *asyncio.Task) bool {
+	rd := &c.rd
+	if rd.held.CompareAndSwap(false, true) {
+		return true
+	}
+	c.rmu.Lock()
+	c.hwait.Add(t)
+	rd.nhold.Store(int32(c.hwait.Len()))
+	c.rmu.Unlock()
+	// A release that came before the task waited found no waiter: try
+	// again. One after it finds the waiter and notifies it.
+	return rd.held.CompareAndSwap(false, true)
+}
+
+// releaseRead gives back the read side and wakes the tasks waiting for
+// it, if any.
+func (c *Conn) releaseRead() {
+	c.rd.held.Store(false)
+	if c.rd.nhold.Load() != 0 {
+		c.rmu.Lock()
+		wake := c.hwait.Take()
+		c.rd.nhold.Store(0)
+		c.rmu.Unlock()
+		wake.Notify()
+	}
+	if c.shutWaiting() {
+		c.mu.Lock()
+		var wake asyncio.Wakeups
+		c.shutWait.TakeInto(&wake)
+		c.mu.Unlock()
+		wake.Notify()
+	}
+}
+
+// readable is the read task's notification: a reactor's readable edge,
+// or the end of a goroutine's wait. It wakes the waiting readers.
+func (c *Conn) readable() { c.wakeReaders() }
+
+// wakeReaders notifies the tasks waiting for bytes, and those waiting for
+// the read side, which may find the connection ended.
+func (c *Conn) wakeReaders() {
+	c.rticks.Add(1)
+	c.rmu.Lock()
+	wake := c.rwait.Take()
+	c.hwait.TakeInto(&wake)
+	c.rd.nwait.Store(0)
+	c.rd.nhold.Store(0)
+	c.rmu.Unlock()
+	wake.Notify()
+}
+
+// awaitReadable registers t for the next readable edge after ticks, and
+// reports false when one came meanwhile (read again).
+func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rticks.Load() != ticks {
+		return false
+	}
+	c.rwait.Add(t)
+	c.rd.nwait.Store(int32(c.rwait.Len()))
+	if c.reg == nil && !c.rgoing && c.rd.got == nil && c.rd.gotErr == nil {
+		c.rgoing = true
+		c.wg.Add(1)
+		go c.waitBytes()
+	}
+	return true
+}
+
+// waitBytes is the goroutine that waits for bytes when no reactor does:
+// over a socket it waits for the socket to be readable; over another
+// connection it reads into a buffer of its own and hands it over.
+func (c *Conn) waitBytes() {
+	defer c.wg.Done()
+	var got *[]byte
+	var n int
+	var err error
+	if c.sock != nil {
+		_ = c.sock.WaitReadable()
+	} else {
+		got = pool.Get(readBufferSize)
+		n, err = c.conn.Read(*got)
+		if n == 0 {
+			pool.Put(got)
+			got = nil
+		}
+		if err == nil && n == 0 {
+			err = io.ErrNoProgress
+		}
+	}
+	c.rmu.Lock()
+	c.rgoing = false
+	c.rd.got, c.rd.gotN, c.rd.gotErr = got, n, err
+	c.rmu.Unlock()
+	c.wakeReaders()
+}
+
+// readHeld reads the next message with the read side held.
+func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
+	rd := &c.rd
+	rd.self = self
+	c.releaseKept()
+	for {
+		if rd.err == nil && c.doomed.Load() {
+			rd.err = c.doomedErr()
+		}
+		if rd.err != nil {
+			return Message{}, false, rd.err
+		}
+		m, ready, err := c.parse(t)
+		if err == errBlocked {
+			return Message{}, false, nil // an answer waits for room; t waits for the writer
+		}
+		if err != nil || ready {
+			return m, ready, err
+		}
+		ticks := c.rticks.Load()
+		switch err := c.fill(self); {
+		case err == nil:
+			continue
+		case self && errors.Is(err, os.ErrDeadlineExceeded) && !c.doomed.Load():
+			return Message{}, false, err // the context ended: ReadMessage tells
+		case err != errWouldBlock:
+			return Message{}, false, c.readFailed(err)
+		}
+		c.idle()
+		var wake asyncio.Wakeups
+		c.out.Kick(&wake)
+		wake.Notify()
+		if self && c.sock != nil {
+			return Message{}, false, errWouldBlock
+		}
+		if c.awaitReadable(t, ticks) {
+			return Message{}, false, nil
+		}
+	}
+}
+
+// releaseKept ends the life of the message last returned: its buffer may
+// be reused now.
+func (c *Conn) releaseKept() {
+	rd := &c.rd
+	if !rd.kept {
+		return
+	}
+	rd.kept = false
+	if rd.msg != nil && rd.op == 0 {
+		pool.Put(rd.msg)
+		rd.msg, rd.n = nil, 0
+	}
+}
+
+// idle gives the read buffer back when nothing in it waits to be parsed,
+// so that a connection waiting for the peer holds none.
+func (c *Conn) idle() {
+	rd := &c.rd
+	if rd.buf != nil && rd.r == rd.w && !rd.kept {
+		pool.Put(rd.buf)
+		rd.buf, rd.r, rd.w = nil, 0, 0
+	}
+}
+
+// fill reads more bytes into the read buffer: the bytes left from the
+// handshake, those a goroutine read, or a read of the connection, which
+// parks only when self is set and there is no socket.
+func (c *Conn) fill(self bool) error {
+	rd := &c.rd
+	if rd.buf == nil {
+		rd.buf = pool.Get(readBufferSize)
+		rd.r, rd.w = 0, 0
+	} else if rd.r > 0 {
+		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
+		rd.r = 0
+	}
+	b := (*rd.buf)[rd.w:]
+	if len(rd.pre) == 0 && c.sock == nil {
+		// Bytes a goroutine read become the bytes to read first; its
+		// error comes after them.
+		c.rmu.Lock()
+		got, gotN, gotErr, going := rd.got, rd.gotN, rd.gotErr, c.rgoing
+		rd.got, rd.gotN = nil, 0
+		if got == nil {
+			rd.gotErr = nil
+		}
+		c.rmu.Unlock()
+		switch {
+		case got != nil:
+			rd.pre, rd.preBuf = (*got)[:gotN], got
+		case gotErr != nil:
+			return gotErr
+		case going || !self:
+			return errWouldBlock
+		}
+	}
+	if len(rd.pre) > 0 {
+		n := copy(b, rd.pre)
+		if rd.pre = rd.pre[n:]; len(rd.pre) == 0 {
+			rd.pre = nil
+			if rd.preBuf != nil {
+				pool.Put(rd.preBuf)
+				rd.preBuf = nil
+			}
+		}
+		rd.w += n
+		c.lastRecv.Store(now())
 		return nil
-	case c.rd.err != nil:
-		return c.rd.err
-	case cancelled && ctx.Err() != nil:
-		return context.Cause(ctx)
 	}
-	return c.readFailed(err)
-}
-
-// nextLocked drops the rest of the message being read, then reads frames
-// until a data message begins, and returns its type.
-func (c *Conn) nextLocked() (ws.OpCode, error) {
-	rd := &c.rd
-	if rd.err != nil {
-		return 0, rd.err
-	}
-	if rd.br == nil && c.w.raw == nil {
-		rd.br = bufio.NewReaderSize(connSource{c}, connReadBufferSize)
-		rd.held.Store(true)
-	}
-	for rd.op != 0 {
-		switch {
-		case rd.remain > 0:
-			n, err := rd.br.Discard(int(min(rd.remain, 1<<30)))
-			rd.remain -= int64(n)
-			if err != nil {
-				return 0, err
-			}
-		case rd.fin:
-			rd.op = 0
-		default:
-			if err := c.frameLocked(true); err != nil {
-				return 0, err
-			}
+	var n int
+	var err error
+	if c.sock != nil {
+		n, err = c.sock.Read(b)
+		if err == socket.ErrWouldBlock {
+			err = errWouldBlock
 		}
-	}
-	if c.w.raw != nil {
-		if err := c.awaitLocked(); err != nil {
-			return 0, err
-		}
-	}
-	if err := c.frameLocked(false); err != nil {
-		return 0, err
-	}
-	return rd.op, nil
-}
-
-// readLocked reads payload of the message being read into p.
-func (c *Conn) readLocked(p []byte) (int, error) {
-	rd := &c.rd
-	for {
-		switch {
-		case rd.err != nil:
-			return 0, rd.err
-		case rd.op == 0:
-			return 0, io.EOF
-		case rd.remain == 0 && rd.fin:
-			if rd.op == ws.OpText && !rd.utf8.done() {
-				return 0, c.fail(ws.StatusInvalidFramePayloadData, fmt.Errorf("%w in a text message: it ends inside a character", ErrInvalidUTF8))
-			}
-			rd.op = 0
-			return 0, io.EOF
-		case rd.remain == 0:
-			if err := c.frameLocked(true); err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF // io.EOF here is the message's end
-				}
-				return 0, err
-			}
-			continue
-		case len(p) == 0:
-			return 0, nil
-		}
-		q := p[:min(int64(len(p)), rd.remain)]
-		n, err := rd.br.Read(q)
+	} else {
+		// This read may park: the replies to what was read go out first.
+		var wake asyncio.Wakeups
+		c.out.Kick(&wake)
+		wake.Notify()
+		n, err = c.conn.Read(b)
 		if n > 0 {
-			q = q[:n]
-			if rd.masked {
-				ws.Cipher(q, rd.mask, rd.maskOff)
-			}
-			rd.maskOff += n
-			rd.remain -= int64(n)
-			if rd.op == ws.OpText && !rd.utf8.write(q) {
-				return 0, c.fail(ws.StatusInvalidFramePayloadData, fmt.Errorf("%w in a text message", ErrInvalidUTF8))
-			}
-			return n, nil
+			err = nil
 		}
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return 0, err
 	}
+	if n > 0 {
+		rd.w += n
+		c.lastRecv.Store(now())
+	}
+	return err
 }
 
-// frameLocked reads frames until a data frame and makes it the current
-// one: a continuation when cont is set, the start of a message otherwise.
-// It handles control frames on the way. It reads a header only when the
-// whole of it is buffered, so a read woken by ctx consumes nothing.
-func (c *Conn) frameLocked(cont bool) error {
+// parse takes frames from the read buffer until a whole message is there,
+// handling control frames on the way. It answers not ready when it needs
+// more bytes, or when a control frame's answer must wait for the writer
+// (t is then registered with it).
+func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 	rd := &c.rd
-	for {
-		h, hn, err := c.peekHeader()
+	for rd.buf != nil {
+		p := (*rd.buf)[rd.r:rd.w]
+		if rd.frame {
+			// Payload of a frame that streams into msg.
+			k := int(min(int64(len(p)), rd.remain))
+			if k == 0 && rd.remain > 0 {
+				return Message{}, false, nil
+			}
+			if err := c.take(p[:k]); err != nil {
+				return Message{}, false, err
+			}
+			rd.r += k
+			if rd.remain > 0 {
+				continue
+			}
+			rd.frame = false
+			if !rd.fin {
+				continue
+			}
+			return c.finish()
+		}
+		h, hn, err := frame.Parse(p)
 		if err != nil {
-			return err
+			return Message{}, false, c.fail(StatusProtocolError, fmt.Errorf("%w: %v", ErrProtocol, err))
 		}
-		if err := c.checkHeader(h, cont); err != nil {
-			return err
+		if hn == 0 {
+			return Message{}, false, nil
 		}
-		if h.OpCode.IsControl() {
-			b, err := rd.br.Peek(hn + int(h.Length))
-			if err != nil {
-				return err
+		if err := c.check(&h); err != nil {
+			return Message{}, false, err
+		}
+		whole := hn + int(h.Length)
+		if frame.IsControl(h.Op) {
+			if len(p) < whole {
+				return Message{}, false, nil
 			}
-			p := rd.ctl[:copy(rd.ctl[:], b[hn:])]
-			_, _ = rd.br.Discard(len(b))
+			payload := p[hn:whole]
 			if h.Masked {
-				ws.Cipher(p, h.Mask, 0)
+				frame.Mask(payload, h.Mask, 0)
 			}
-			if err := c.controlLocked(h.OpCode, p); err != nil {
-				return err
+			ok, err := c.control(t, h.Op, payload)
+			if err != nil {
+				return Message{}, false, err
 			}
+			if !ok {
+				if h.Masked {
+					frame.Mask(payload, h.Mask, 0) // as it came, for the next attempt
+				}
+				return Message{}, false, errBlocked
+			}
+			rd.r += whole
 			continue
 		}
-		_, _ = rd.br.Discard(hn)
-		if !cont {
-			rd.op, rd.size = h.OpCode, 0
-			rd.utf8.reset()
+		if rd.op == 0 && h.Fin && rd.msg == nil && whole <= len(*rd.buf) {
+			// A whole message in one frame that fits the buffer: read it
+			// in place, once all of it is there.
+			if len(p) < whole {
+				return Message{}, false, nil
+			}
+			data := p[hn:whole]
+			if h.Masked {
+				frame.Mask(data, h.Mask, 0)
+			}
+			if h.Op == frame.OpText && !utf8.Valid(data) {
+				return Message{}, false, c.fail(StatusInvalidPayload, fmt.Errorf("%w in a text message", ErrInvalidUTF8))
+			}
+			rd.r += whole
+			rd.kept = true
+			return Message{Type: MessageType(h.Op), Data: data}, true, nil
+		}
+		rd.r += hn
+		if rd.op == 0 {
+			rd.op, rd.size = h.Op, 0
+			rd.text.Reset()
 		}
 		rd.size += h.Length
-		rd.fin, rd.remain, rd.masked, rd.mask, rd.maskOff = h.Fin, h.Length, h.Masked, h.Mask, 0
+		rd.frame, rd.fin, rd.masked, rd.mask, rd.off, rd.remain = true, h.Fin, h.Masked, h.Mask, 0, h.Length
+		if h.Length == 0 {
+			rd.frame = false
+			if h.Fin {
+				return c.finish()
+			}
+		}
+	}
+	return Message{}, false, nil
+}
+
+// take appends payload bytes of the current frame to the message.
+func (c *Conn) take(p []byte) error {
+	rd := &c.rd
+	if len(p) == 0 {
 		return nil
 	}
-}
-
-// peekHeader parses the frame header at the start of the read buffer
-// without consuming it, and returns its length.
-func (c *Conn) peekHeader() (h ws.Header, n int, err error) {
-	br := c.rd.br
-	b, err := br.Peek(2)
-	if err != nil {
-		return h, 0, err
+	if rd.masked {
+		frame.Mask(p, rd.mask, rd.off)
 	}
-	n = 2
-	switch b[1] & 0x7f {
-	case 126:
-		n += 2
-	case 127:
-		n += 8
+	rd.off += len(p)
+	rd.remain -= int64(len(p))
+	if rd.op == frame.OpText && !rd.text.Write(p) {
+		return c.fail(StatusInvalidPayload, fmt.Errorf("%w in a text message", ErrInvalidUTF8))
 	}
-	if b[1]&0x80 != 0 {
-		n += 4
-	}
-	if b, err = br.Peek(n); err != nil {
-		return h, 0, err
-	}
-	h.Fin = b[0]&0x80 != 0
-	h.Rsv = b[0] >> 4 & 0x7
-	h.OpCode = ws.OpCode(b[0] & 0x0f)
-	k := 2
-	switch l := b[1] & 0x7f; l {
-	case 126:
-		h.Length, k = int64(binary.BigEndian.Uint16(b[2:])), 4
-	case 127:
-		u := binary.BigEndian.Uint64(b[2:])
-		if u>>63 != 0 {
-			return h, 0, c.fail(ws.StatusProtocolError, fmt.Errorf("%w: a frame length with the most significant bit set", ErrProtocol))
+	need := rd.n + len(p)
+	if rd.msg == nil || need > cap(*rd.msg) {
+		// Grow with what arrived: at most twice that, never what the
+		// frame claims.
+		grown := pool.Get(max(need, 2*rd.n, 512))
+		if rd.msg != nil {
+			copy(*grown, (*rd.msg)[:rd.n])
+			pool.Put(rd.msg)
 		}
-		h.Length, k = int64(u), 10
-	default:
-		h.Length = int64(l)
+		rd.msg = grown
 	}
-	if b[1]&0x80 != 0 {
-		h.Masked = true
-		copy(h.Mask[:], b[k:])
-	}
-	return h, n, nil
+	*rd.msg = (*rd.msg)[:cap(*rd.msg)]
+	copy((*rd.msg)[rd.n:], p)
+	rd.n = need
+	return nil
 }
 
-// checkHeader fails the connection when h breaks the protocol or the size
-// limit; cont tells whether a continuation frame is expected.
-func (c *Conn) checkHeader(h ws.Header, cont bool) error {
+// finish returns the message assembled in msg.
+func (c *Conn) finish() (Message, bool, error) {
+	rd := &c.rd
+	if rd.op == frame.OpText && !rd.text.Done() {
+		return Message{}, false, c.fail(StatusInvalidPayload, fmt.Errorf("%w in a text message: it ends inside a character", ErrInvalidUTF8))
+	}
+	m := Message{Type: MessageType(rd.op)}
+	if rd.msg != nil {
+		m.Data = (*rd.msg)[:rd.n]
+	} else {
+		m.Data = []byte{}
+	}
+	rd.op = 0
+	rd.kept = true
+	return m, true, nil
+}
+
+// check fails the connection when h breaks the protocol or the size
+// limit.
+func (c *Conn) check(h *frame.Header) error {
+	rd := &c.rd
+	cont := rd.op != 0
 	var why string
 	switch {
 	case h.Rsv != 0:
 		why = fmt.Sprintf("reserved bits %#x set without an extension", h.Rsv)
-	case h.OpCode.IsReserved():
-		why = fmt.Sprintf("reserved opcode %#x", byte(h.OpCode))
-	case h.OpCode.IsControl() && !h.Fin:
+	case frame.IsReserved(h.Op):
+		why = fmt.Sprintf("reserved opcode %#x", h.Op)
+	case frame.IsControl(h.Op) && !h.Fin:
 		why = "a fragmented control frame"
-	case h.OpCode.IsControl() && h.Length > ws.MaxControlFramePayloadSize:
+	case frame.IsControl(h.Op) && h.Length > frame.MaxControlPayload:
 		why = fmt.Sprintf("a control frame of %d bytes", h.Length)
 	case !c.client && !h.Masked:
 		why = "an unmasked frame from a client"
 	case c.client && h.Masked:
 		why = "a masked frame from a server"
-	case h.OpCode.IsControl():
-	case cont && h.OpCode != ws.OpContinuation:
+	case frame.IsControl(h.Op):
+	case cont && h.Op != frame.OpContinuation:
 		why = "a new data frame inside a fragmented message"
-	case !cont && h.OpCode == ws.OpContinuation:
+	case !cont && h.Op == frame.OpContinuation:
 		why = "a continuation frame with no message to continue"
 	default:
 		size := h.Length
 		if cont {
-			size += c.rd.size
+			size += rd.size
 		}
-		if size > c.maxMessage {
-			return c.fail(ws.StatusMessageTooBig, fmt.Errorf("%w: more than %d bytes", ErrMessageTooBig, c.maxMessage))
+		if size > c.cfg.maxMessage {
+			return c.fail(StatusMessageTooBig, fmt.Errorf("%w: more than %d bytes", ErrMessageTooBig, c.cfg.maxMessage))
 		}
 	}
 	if why != "" {
-		return c.fail(ws.StatusProtocolError, fmt.Errorf("%w: %s", ErrProtocol, why))
+		return c.fail(StatusProtocolError, fmt.Errorf("%w: %s", ErrProtocol, why))
 	}
 	return nil
 }
 
-// controlLocked handles a control frame with payload p.
-func (c *Conn) controlLocked(op ws.OpCode, p []byte) error {
+// control handles a control frame with payload p. It reports false when
+// the frame must be read again later: its answer waits for the writer,
+// which notifies t.
+func (c *Conn) control(t *asyncio.Task, op byte, p []byte) (bool, error) {
 	switch op {
-	case ws.OpPing:
-		c.pong(p)
-	case ws.OpClose:
-		return c.peerClose(p)
-	}
-	return nil
-}
-
-// pong answers a ping with payload p. The pong passes a full buffer when
-// nothing else does; otherwise the read waits for room, so that pings
-// from a peer that reads nothing hold the reader back too. A write error
-// is left for the writes to report.
-func (c *Conn) pong(p []byte) {
-	one := [1][]byte{p}
-	r, err := c.pollFrame(nil, cwSlotReader, true, ws.OpPong, one[:], nil)
-	if r.Ready || err != nil {
-		return
-	}
-	ctx := c.rd.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	_, _ = asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
-		return c.pollFrame(t, cwSlotReader, true, ws.OpPong, one[:], nil)
-	})
-}
-
-// connUTF8 checks that a text message is valid UTF-8 as it is read, a
-// piece at a time: a character may be split across pieces.
-type connUTF8 struct {
-	part [utf8.UTFMax]byte // the start of a character split across pieces
-	n    int
-}
-
-func (u *connUTF8) reset() { u.n = 0 }
-
-// done reports whether the text so far ends at a character boundary.
-func (u *connUTF8) done() bool { return u.n == 0 }
-
-// write reports whether p continues valid UTF-8 text.
-func (u *connUTF8) write(p []byte) bool {
-	if u.n > 0 {
-		for len(p) > 0 && !utf8.FullRune(u.part[:u.n]) {
-			u.part[u.n] = p[0]
-			u.n++
-			p = p[1:]
+	case frame.OpPing:
+		var wake asyncio.Wakeups
+		c.mu.Lock()
+		var ok bool
+		var err error
+		if c.state == stateOpen || c.state == stateClosing {
+			ok, err = c.controlLocked(t, frame.OpPong, p, &wake)
+		} else {
+			ok = true // our close frame is queued: nothing may follow it
 		}
-		if !utf8.FullRune(u.part[:u.n]) {
-			return true
+		c.mu.Unlock()
+		wake.Notify()
+		if err != nil {
+			return true, nil // a write error is left for the writes to report
 		}
-		if r, size := utf8.DecodeRune(u.part[:u.n]); r == utf8.RuneError && size <= 1 {
-			return false
-		}
-		u.n = 0
+		return ok, nil
+	case frame.OpClose:
+		return c.peerClose(t, p)
 	}
-	tail := 0
-	for i := len(p) - 1; i >= 0 && i > len(p)-utf8.UTFMax; i-- {
-		if utf8.RuneStart(p[i]) {
-			if !utf8.FullRune(p[i:]) {
-				tail = len(p) - i
-			}
-			break
-		}
-	}
-	if !utf8.Valid(p[:len(p)-tail]) {
-		return false
-	}
-	u.n = copy(u.part[:], p[len(p)-tail:])
-	return true
+	return true, nil
 }
-
-// errConnEOF is the read error when the connection ends without a close
-// frame.
-var errConnEOF = fmt.Errorf("wsconn: the connection ended without a close frame: %w", io.ErrUnexpectedEOF)
-
-// readBufferHeld reports whether c holds a read buffer.
-func (c *Conn) readBufferHeld() bool { return c.rd.held.Load() }

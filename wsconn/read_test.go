@@ -78,7 +78,7 @@ func TestConnBadInput(t *testing.T) {
 		name   string
 		client bool // the Conn is the client side
 		send   [][]byte
-		code   ws.StatusCode
+		code   StatusCode
 		want   error
 	}{
 		{"reserved opcode", false, [][]byte{connRawFrame(true, 0x3, 0, m, nil)}, 1002, ErrProtocol},
@@ -112,11 +112,11 @@ func TestConnBadInput(t *testing.T) {
 				}
 			}
 			for range 2 {
-				if _, _, err := c.ReadMessage(context.Background()); !errors.Is(err, tc.want) {
+				if _, _, err := readMessage(context.Background(), c); !errors.Is(err, tc.want) {
 					t.Fatalf("ReadMessage = %v, want an error wrapping %v", err, tc.want)
 				}
 			}
-			if got := c.CloseCode(); got != tc.code {
+			if got := closeCode(c); got != tc.code {
 				t.Errorf("CloseCode = %d, want %d", got, tc.code)
 			}
 			f, err := ws.ReadFrame(peer)
@@ -126,7 +126,7 @@ func TestConnBadInput(t *testing.T) {
 			if f.Header.Masked {
 				f = ws.UnmaskFrameInPlace(f)
 			}
-			if got, _ := ws.ParseCloseFrameData(f.Payload); got != tc.code {
+			if got, _ := ws.ParseCloseFrameData(f.Payload); StatusCode(got) != tc.code {
 				t.Errorf("close frame with status %d, want %d", got, tc.code)
 			}
 			if _, err := peer.Read(make([]byte, 1)); err == nil {
@@ -152,8 +152,8 @@ func TestConnReadsAcrossFragments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	op, p, err := c.ReadMessage(context.Background())
-	if err != nil || op != ws.OpText || string(p) != "frag € ment" {
+	op, p, err := readMessage(context.Background(), c)
+	if err != nil || op != Text || string(p) != "frag € ment" {
 		t.Fatalf("ReadMessage = %v, %q, %v", op, p, err)
 	}
 	if err := asyncio.Flush(context.Background(), c); err != nil {
@@ -165,38 +165,32 @@ func TestConnReadsAcrossFragments(t *testing.T) {
 	}
 }
 
-// TestConnAppendMessage checks that AppendMessage keeps what dst held,
-// reuses its storage when the message fits, and reads fragmented
-// messages whole; a read that fails returns dst as it was.
-func TestConnAppendMessage(t *testing.T) {
+// TestConnMessageLifetime checks that a message read stays valid until
+// the next read, that fragmented messages are read whole, and that a read
+// after the peer left fails.
+func TestConnMessageLifetime(t *testing.T) {
 	c, peer := connRawPeer(t, false, nil)
 	defer c.Close()
 	for _, f := range [][]byte{
 		connRawFrame(true, ws.OpBinary, 0, true, []byte("one")),
 		connRawFrame(false, ws.OpText, 0, true, []byte("tw")),
 		connRawFrame(true, ws.OpContinuation, 0, true, []byte("o")),
+		connRawFrame(true, ws.OpBinary, 0, true, []byte("three")),
 	} {
 		if _, err := peer.Write(f); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx := context.Background()
-	buf := make([]byte, 0, 64)
-	buf = append(buf, "head:"...)
-	op, got, err := c.AppendMessage(ctx, buf)
-	if err != nil || op != ws.OpBinary || string(got) != "head:one" {
-		t.Fatalf("AppendMessage = %v, %q, %v; want binary \"head:one\"", op, got, err)
-	}
-	if &got[0] != &buf[:1][0] {
-		t.Error("AppendMessage did not reuse dst's storage, which had room")
-	}
-	op, got, err = c.AppendMessage(ctx, got[:0])
-	if err != nil || op != ws.OpText || string(got) != "two" {
-		t.Fatalf("AppendMessage = %v, %q, %v; want text \"two\"", op, got, err)
+	for _, want := range []Message{{Binary, []byte("one")}, {Text, []byte("two")}, {Binary, []byte("three")}} {
+		m, err := c.ReadMessage(ctx)
+		if err != nil || m.Type != want.Type || string(m.Data) != string(want.Data) {
+			t.Fatalf("ReadMessage = %v %q, %v; want %v %q", m.Type, m.Data, err, want.Type, want.Data)
+		}
 	}
 	peer.Close()
-	if _, after, err := c.AppendMessage(ctx, got); err == nil || string(after) != "two" {
-		t.Fatalf("AppendMessage after the peer left = %q, %v; want \"two\" and an error", after, err)
+	if m, err := c.ReadMessage(ctx); err == nil {
+		t.Fatalf("ReadMessage after the peer left = %q, nil; want an error", m.Data)
 	}
 }
 
@@ -219,7 +213,7 @@ func TestConnReadContext(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
-		if _, _, err := c.ReadMessage(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		if _, _, err := readMessage(ctx, c); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("ReadMessage = %v, want context.DeadlineExceeded", err)
 		}
 		if d := time.Since(start); d != time.Second {
@@ -232,8 +226,8 @@ func TestConnReadContext(t *testing.T) {
 			_, err := b.Write(frame[1:])
 			written <- err
 		}()
-		op, p, err := c.ReadMessage(context.Background())
-		if err != nil || op != ws.OpBinary || string(p) != "late" {
+		op, p, err := readMessage(context.Background(), c)
+		if err != nil || op != Binary || string(p) != "late" {
 			t.Fatalf("ReadMessage after the cancelled one = %v, %q, %v", op, p, err)
 		}
 		if err := <-written; err != nil {
@@ -246,11 +240,11 @@ func TestConnPeerEndsWithoutClose(t *testing.T) {
 	c, peer := connRawPeer(t, false, nil)
 	defer c.Close()
 	peer.Close()
-	_, _, err := c.ReadMessage(context.Background())
+	_, _, err := readMessage(context.Background(), c)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("ReadMessage = %v, want io.ErrUnexpectedEOF", err)
 	}
-	if code := c.CloseCode(); code != ws.StatusAbnormalClosure {
+	if code := closeCode(c); code != StatusAbnormalClosure {
 		t.Errorf("CloseCode = %d, want 1006", code)
 	}
 }
@@ -271,7 +265,7 @@ func TestConnSecondReaderWaitsForFirst(t *testing.T) {
 			err error
 		}
 		read := func(into chan<- result) {
-			_, p, err := c.ReadMessage(ctx)
+			_, p, err := readMessage(ctx, c)
 			into <- result{string(p), err}
 		}
 		first, second := make(chan result, 1), make(chan result, 1)
@@ -279,7 +273,7 @@ func TestConnSecondReaderWaitsForFirst(t *testing.T) {
 		synctest.Wait() // the first read holds the read side, blocked on the pipe
 		go read(second)
 		synctest.Wait()
-		if n := c.rwaiters.Load(); n != 1 {
+		if n := c.rd.nhold.Load(); n != 1 {
 			t.Fatalf("%d readers wait for the read side, want 1", n)
 		}
 		go func() {

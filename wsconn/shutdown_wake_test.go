@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/sendq"
 	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
@@ -21,18 +20,19 @@ func TestShutdownWakesParkedWriter(t *testing.T) {
 			server, client := wstest.TCPPair(t, true) // the client never reads
 			_ = client
 			var w asyncio.AsyncWriter
+			var q *sendq.Writer
 			var shut func(*asyncio.Task) (asyncio.Async[struct{}], error)
 			if name == "Conn" {
 				c := Server(server, nil)
 				defer c.Close()
-				w = c
+				w, q = c, &c.out
 				shut = func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-					return c.ShutdownWith(t, ws.StatusGoingAway, "")
+					return c.ShutdownWith(t, StatusGoingAway, "")
 				}
 			} else {
 				cw := NewConnWriter(server)
 				defer cw.Close()
-				w, shut = cw, cw.Shutdown
+				w, q, shut = cw, &cw.w, cw.Shutdown
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -48,10 +48,8 @@ func TestShutdownWakesParkedWriter(t *testing.T) {
 			}()
 			// Wait until the writer is parked on a full socket.
 			for {
-				if _, ok := w.(interface{ Stats() ConnWriterStats }); ok {
-					if w.(interface{ Stats() ConnWriterStats }).Stats().NotReady > 0 {
-						break
-					}
+				if q.Stats().NotReady > 0 {
+					break
 				}
 				select {
 				case err := <-parked:

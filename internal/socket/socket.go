@@ -19,6 +19,10 @@ import (
 // progress without waiting.
 var ErrWouldBlock = errors.New("socket: operation would block")
 
+// Supported reports whether this system has raw sockets: Of finds none
+// where it does not.
+const Supported = supported
+
 // MaxVec is the most slices one [Socket.Writev] sends.
 const MaxVec = 8
 
@@ -123,13 +127,38 @@ func (s *Socket) CloseWrite() error {
 	return errors.ErrUnsupported
 }
 
-// OutQueue returns how many bytes the kernel holds in the socket's send
+// OutQueue returns how many bytes the kernel holds in a TCP socket's send
 // queue, written and not yet acknowledged by the peer, or -1 where it
-// cannot tell.
+// cannot tell (for a Unix socket the kernel reports its memory, not the
+// bytes).
 func (s *Socket) OutQueue() int {
 	n := -1
+	if _, ok := s.conn.(*net.TCPConn); !ok {
+		return n
+	}
 	_ = s.raw.Control(func(fd uintptr) { n = outQueue(fd) })
 	return n
+}
+
+// DiscardInput reads and drops what the peer sent and nobody read, without
+// waiting, so that closing the socket sends a FIN, not a reset that would
+// destroy what the kernel has yet to send. It reads at most 256 KiB.
+func (s *Socket) DiscardInput() {
+	var b [4096]byte
+	for range 64 {
+		if _, err := s.Read(b[:]); err != nil {
+			return
+		}
+	}
+}
+
+// Reset makes the next close of the connection a reset (SO_LINGER 0):
+// the kernel drops what it has yet to send at once, instead of holding it
+// for a peer that does not read.
+func (s *Socket) Reset() {
+	if c, ok := s.conn.(*net.TCPConn); ok {
+		_ = c.SetLinger(0)
+	}
 }
 
 // Control runs f with the socket's descriptor, which stays open while f

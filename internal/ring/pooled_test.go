@@ -1,4 +1,4 @@
-package buf
+package ring
 
 import (
 	"bytes"
@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-func peekString(r *Ring) string {
+func peekString(r *Pooled) string {
 	a, b := r.Peek()
 	return string(a) + string(b)
 }
 
-func TestRingHoldsStorageOnlyWhilePending(t *testing.T) {
-	r := NewRing(8)
+func TestPooledHoldsStorageOnlyWhilePending(t *testing.T) {
+	r := NewPooled(8)
 	if r.Held() {
 		t.Fatal("new Ring holds storage")
 	}
@@ -38,7 +38,7 @@ func TestRingHoldsStorageOnlyWhilePending(t *testing.T) {
 	}
 }
 
-func TestRingWriteAndPeek(t *testing.T) {
+func TestPooledWriteAndPeek(t *testing.T) {
 	// Each step writes w, then discards d; the ring has capacity 5.
 	tests := []struct {
 		w    string
@@ -53,7 +53,7 @@ func TestRingWriteAndPeek(t *testing.T) {
 		{w: "12345", d: 3, n: 5, a: "12345", len: 2},
 		{w: "678", d: 1, n: 3, a: "45", b: "678", len: 4},
 	}
-	r := NewRing(5)
+	r := NewPooled(5)
 	for i, tt := range tests {
 		if n := r.Write([]byte(tt.w)); n != tt.n {
 			t.Fatalf("step %d: Write(%q) = %d, want %d", i, tt.w, n, tt.n)
@@ -69,15 +69,15 @@ func TestRingWriteAndPeek(t *testing.T) {
 	}
 }
 
-func TestRingPanics(t *testing.T) {
+func TestPooledPanics(t *testing.T) {
 	tests := []struct {
 		name string
 		f    func()
 		want string
 	}{
-		{"NewRing(0)", func() { NewRing(0) }, "capacity 0"},
-		{"Discard past Len", func() { r := NewRing(4); r.Write([]byte("ab")); r.Discard(3) }, "Discard(3)"},
-		{"Discard negative", func() { NewRing(4).Discard(-1) }, "Discard(-1)"},
+		{"NewPooled(0)", func() { NewPooled(0) }, "capacity 0"},
+		{"Discard past Len", func() { r := NewPooled(4); r.Write([]byte("ab")); r.Discard(3) }, "Discard(3)"},
+		{"Discard negative", func() { NewPooled(4).Discard(-1) }, "Discard(-1)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,11 +92,11 @@ func TestRingPanics(t *testing.T) {
 	}
 }
 
-func TestRingSteadyPathDoesNotAllocate(t *testing.T) {
+func TestPooledSteadyPathDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
-	r := NewRing(4096)
+	r := NewPooled(4096)
 	p := make([]byte, 1000)
 	allocs := testing.AllocsPerRun(100, func() {
 		r.Write(p)
@@ -109,13 +109,13 @@ func TestRingSteadyPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func FuzzRing(f *testing.F) {
+func FuzzPooled(f *testing.F) {
 	f.Add(uint16(7), []byte{0, 3, 1, 2, 0, 9, 1, 200, 2, 0, 0, 7})
 	f.Add(uint16(1), []byte{0, 1, 0, 1, 1, 1})
 	f.Add(uint16(300), []byte{0, 255, 0, 255, 1, 100, 0, 255, 1, 255})
 	f.Fuzz(func(t *testing.T, size uint16, ops []byte) {
 		capacity := int(size%4096) + 1
-		r := NewRing(capacity)
+		r := NewPooled(capacity)
 		var model bytes.Buffer
 		next := byte(0)
 		for len(ops) >= 2 {
@@ -160,4 +160,36 @@ func FuzzRing(f *testing.F) {
 			t.Fatalf("Peek = %q, want %q", got, model.String())
 		}
 	})
+}
+
+// BenchmarkPooled measures a writer's buffer: copy in, peek, discard. In
+// "drain" every op empties the ring, so its storage goes back to the pool
+// and comes out again; in "held" a byte stays pending and the storage
+// stays held.
+func BenchmarkPooled(b *testing.B) {
+	for _, size := range []int{128, 1 << 10, 16 << 10} {
+		b.Run(fmt.Sprintf("drain/%dB", size), func(b *testing.B) {
+			r := NewPooled(64 << 10)
+			p := make([]byte, size)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				r.Write(p)
+				x, y := r.Peek()
+				r.Discard(len(x) + len(y))
+			}
+		})
+		b.Run(fmt.Sprintf("held/%dB", size), func(b *testing.B) {
+			r := NewPooled(64 << 10)
+			p := make([]byte, size)
+			r.Write(p[:1])
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				r.Write(p)
+				x, y := r.Peek()
+				r.Discard(min(len(x)+len(y), size))
+			}
+		})
+	}
 }

@@ -1,0 +1,521 @@
+// Package sendq is the bounded send queue under pollws's writers: the
+// bytes a writer accepted and has not yet written, and the machinery that
+// writes them to a connection without parking the caller.
+//
+// A [Writer] holds at most its buffer (or one whole write larger than it
+// when nothing else is queued) plus one small priority write that may pass
+// a full buffer. Over a socket it writes with a non-blocking writev from
+// the caller's goroutine; when the socket is full, either a reactor tells
+// it when to go on or one goroutine waits for the socket and exits when
+// the bytes are out. Over any other connection a goroutine does the
+// blocking Write for as long as bytes are pending. An idle Writer holds no
+// goroutine and no buffer.
+//
+// It knows bytes, not WebSocket: what a framing protocol needs (a frame
+// header written with the body, a small priority lane, a transform of the
+// queued copy such as masking) are generic fields of a [Req].
+package sendq
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/ring"
+	"github.com/pollws/pollws/internal/socket"
+)
+
+// HeadMax is the largest Req.Head.
+const HeadMax = 16
+
+// DefaultBufferSize is the buffer of a Writer whose Options give none.
+const DefaultBufferSize = 64 << 10
+
+// Transformer changes bytes in place as they are queued: a client's
+// WebSocket frames are masked this way, in the queue, never in the
+// caller's slices.
+type Transformer interface {
+	// Transform changes p in place; off is the offset of p[0] in the
+	// body of the write.
+	Transform(p []byte, off int)
+}
+
+// Req is one write.
+type Req struct {
+	// Head is written before Body, all or nothing with it; at most
+	// HeadMax bytes, copied at once.
+	Head []byte
+	// Body is written after Head, in order.
+	Body [][]byte
+	// Whole makes the write all or nothing.
+	Whole bool
+	// Priority lets a write of at most Options.PriorityMax bytes pass a
+	// full buffer, one at a time, in order with the other writes. It
+	// implies Whole.
+	Priority bool
+	// Transform, if set, is applied to the queued copy of Body's bytes.
+	Transform Transformer
+}
+
+func (q *Req) total() int {
+	n := len(q.Head)
+	for _, b := range q.Body {
+		n += len(b)
+	}
+	return n
+}
+
+// Options configures a Writer.
+type Options struct {
+	BufferSize   int           // bytes held before writes answer NotReady; <= 0: DefaultBufferSize
+	WriteThrough bool          // write accepted bytes at once instead of when full or flushed
+	WriteTimeout time.Duration // how long the connection may take none of the pending bytes; 0: no limit
+	PriorityMax  int           // the largest priority write; 0: none may pass a full buffer
+}
+
+type state uint8
+
+const (
+	stateOpen     state = iota
+	stateShutting       // Shutdown began: writes fail, pending bytes go out, then the end
+	stateShut           // the end (FIN, close_notify) was sent
+)
+
+// Writer is the send queue of one connection. See the package
+// documentation. A Writer is safe for use by multiple goroutines; any
+// number of them may wait on it. Its lock is taken after the locks of
+// its users (a Conn's), never before.
+type Writer struct {
+	conn    net.Conn
+	sock    *socket.Socket // nil: the flusher goroutine writes with conn.Write
+	size    int
+	through bool
+	timeout time.Duration
+	prioMax int
+	writeFn func() // the reactor's writable edge; see Edge
+
+	mu sync.Mutex
+	// The queue, in the order it goes out: big, the first prioAt bytes
+	// of ring, prio[prioOff:prioN], the rest of ring. A priority write
+	// goes to prio only when ring is full, and keeps its place.
+	ring     ring.Pooled
+	big      []byte
+	prio     []byte // PriorityMax bytes while a priority write is held, else nil
+	prioOff  int
+	prioN    int
+	prioAt   int
+	waiters  asyncio.WaitSet
+	err      error // sticky
+	state    state
+	busy     bool // the flush goroutine runs; only it writes to the connection
+	full     bool // a write answered NotReady: later writes wait too, until bytes go out
+	closed   bool
+	edged    bool // a reactor reports writability: no goroutine waits for it
+	awaiting bool // a writable edge is awaited to go on writing
+	head     [HeadMax]byte
+	headN    int
+	wg       sync.WaitGroup // the flush goroutine
+	accepted atomic.Int64
+	written  atomic.Int64
+	syscalls atomic.Int64
+	notReady atomic.Int64
+	kernel   atomic.Int64 // bytes the kernel still held at a hard close
+}
+
+// Init makes w a writer over c configured by o. It takes no buffer until
+// the first write. w must not be in use.
+func (w *Writer) Init(c net.Conn, o Options) {
+	w.conn, w.through, w.timeout, w.prioMax = c, o.WriteThrough, o.WriteTimeout, o.PriorityMax
+	w.size = o.BufferSize
+	if w.size <= 0 {
+		w.size = DefaultBufferSize
+	}
+	w.ring.SetCap(w.size)
+	if s, ok := socket.Of(c); ok {
+		w.sock = s
+	}
+}
+
+// Conn returns the connection written to.
+func (w *Writer) Conn() net.Conn { return w.conn }
+
+// Socket returns the connection's socket, or nil when writes go through
+// a goroutine.
+func (w *Writer) Socket() *socket.Socket { return w.sock }
+
+// Poll runs one write: it accepts what it can of q and answers Ready(n),
+// or registers t and answers NotReady having taken nothing. It adds to
+// wake the tasks to notify once the caller holds no lock.
+func (w *Writer) Poll(t *asyncio.Task, q *Req, wake *asyncio.Wakeups) (n int, ready bool, err error) {
+	w.mu.Lock()
+	n, ready, err = w.pollLocked(t, q, wake)
+	w.mu.Unlock()
+	return n, ready, err
+}
+
+func (w *Writer) pollLocked(t *asyncio.Task, q *Req, wake *asyncio.Wakeups) (int, bool, error) {
+	if err := w.writableLocked(); err != nil {
+		return 0, false, err
+	}
+	total := q.total()
+	if total == 0 {
+		return 0, true, nil
+	}
+	w.headN = copy(w.head[:], q.Head)
+	for attempt := 0; ; attempt++ {
+		if n, ok := w.acceptLocked(q, total); ok {
+			w.accepted.Add(int64(n))
+			if w.through && w.kickLocked() {
+				w.waiters.TakeInto(wake)
+			}
+			return n, true, w.err
+		}
+		if w.err != nil {
+			// The direct write failed: no flush will run to wake the
+			// other waiting tasks, so they learn of it now.
+			w.waiters.TakeInto(wake)
+			return 0, false, w.err
+		}
+		// Full: try to make room now, once, before waiting.
+		if attempt > 0 || w.busy || w.sock == nil {
+			break
+		}
+		progress := w.drainLocked()
+		if progress || w.err != nil {
+			w.waiters.TakeInto(wake)
+		}
+		if w.err != nil {
+			return 0, false, w.err
+		}
+		if !progress {
+			break
+		}
+	}
+	if !q.Priority {
+		w.full = true
+	}
+	w.waiters.Add(t)
+	w.startLocked()
+	w.notReady.Add(1)
+	return 0, false, nil
+}
+
+// writableLocked returns why nothing may be written, if anything.
+func (w *Writer) writableLocked() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.state != stateOpen {
+		return asyncio.ErrShutdown
+	}
+	return nil
+}
+
+// pending returns the number of bytes queued and not yet written.
+func (w *Writer) pendingLocked() int {
+	return len(w.big) + w.ring.Len() + w.prioN - w.prioOff
+}
+
+// acceptLocked takes what it can of q into the queue (or straight to the
+// socket) and returns how many bytes it took; ok is false when it took
+// none. A direct write that fails sets w.err and takes nothing.
+func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
+	pending := w.pendingLocked()
+	if q.Priority {
+		switch {
+		case w.prioN > 0:
+			return 0, false // one priority write past the buffer at a time, in order
+		case w.ring.Free() >= total:
+			w.copyLocked(q, total, 0, 0)
+		case total > w.prioMax:
+			return 0, false
+		default:
+			w.prioAt = w.ring.Len()
+			w.prio = make([]byte, w.prioMax)
+			w.copyLocked(q, total, 0, -1)
+		}
+		return total, true
+	}
+	if len(w.big) > 0 || w.full {
+		return 0, false
+	}
+	if pending == 0 && w.sock != nil && !w.busy && q.Transform == nil && (w.through || total >= w.size) {
+		return w.directLocked(q, total)
+	}
+	free := w.ring.Free()
+	switch {
+	case q.Whole && total <= free:
+		w.copyLocked(q, total, 0, 0)
+		return total, true
+	case q.Whole && pending == 0:
+		w.copyLocked(q, total, 0, total-w.size)
+		return total, true
+	case !q.Whole && free > 0:
+		n := min(total, free)
+		w.copyRangeLocked(q, 0, n, 0)
+		return n, true
+	}
+	return 0, false
+}
+
+// directLocked writes q to the socket with one writev, without copying,
+// and queues what the socket did not take: all of it for a whole write,
+// what fits in the buffer otherwise. Nothing may be pending.
+func (w *Writer) directLocked(q *Req, total int) (int, bool) {
+	v := getVec()
+	k := 0
+	if w.headN > 0 {
+		v[k] = w.head[:w.headN]
+		k++
+	}
+	for _, b := range q.Body {
+		if k == socket.MaxVec {
+			break
+		}
+		if len(b) > 0 {
+			v[k] = b
+			k++
+		}
+	}
+	sent, err := w.sock.Writev(v[:k])
+	putVec(v, k)
+	w.syscalls.Add(1)
+	switch {
+	case err == socket.ErrWouldBlock:
+		sent = 0
+	case err != nil:
+		w.failLocked(err)
+		return 0, false
+	}
+	w.written.Add(int64(sent))
+	rest := total - sent
+	switch {
+	case rest == 0:
+	case !q.Whole:
+		rest = min(rest, w.ring.Free())
+		w.copyRangeLocked(q, sent, rest, 0)
+	case rest <= w.ring.Free():
+		w.copyLocked(q, total, sent, 0)
+	default:
+		w.copyLocked(q, total, sent, rest-w.size)
+	}
+	return sent + rest, true
+}
+
+// copyLocked queues the bytes of q after skip: the first bigN of them
+// into a new big (none when bigN is 0), the rest into the ring, or all
+// into prio when bigN is -1.
+func (w *Writer) copyLocked(q *Req, total, skip, bigN int) {
+	if skip == 0 && bigN == 0 && q.Transform == nil {
+		// The common case, a whole write into the ring: nothing to skip,
+		// split or transform, so no per-slice bookkeeping.
+		n := w.ring.Write(w.head[:w.headN])
+		for _, b := range q.Body {
+			n += w.ring.Write(b)
+		}
+		if n != total {
+			panic("sendq: ring overflow")
+		}
+		return
+	}
+	if bigN > 0 {
+		w.big = make([]byte, 0, bigN)
+	}
+	w.copyRangeLocked(q, skip, total-skip, bigN)
+}
+
+// copyRangeLocked queues n bytes of q after skip: into big until it holds
+// bigN (bigN > 0), into prio (bigN < 0), else into the ring.
+func (w *Writer) copyRangeLocked(q *Req, skip, n, bigN int) {
+	pos := 0 // position in q's stream: head, then body
+	put := func(p []byte, body bool) {
+		end := pos + len(p)
+		if lo := skip - pos; lo > 0 {
+			p = p[min(lo, len(p)):]
+		}
+		start := end - len(p)
+		pos = end
+		if len(p) > n {
+			p = p[:n]
+		}
+		n -= len(p)
+		for len(p) > 0 {
+			c := len(p)
+			var dst []byte
+			switch {
+			case bigN > 0 && len(w.big) < bigN:
+				c = min(c, bigN-len(w.big))
+				w.big = append(w.big, p[:c]...)
+				dst = w.big[len(w.big)-c:]
+			case bigN < 0:
+				dst = w.prio[w.prioN : w.prioN+c]
+				copy(dst, p)
+				w.prioN += c
+			default:
+				if got := w.ring.Write(p[:c]); got != c {
+					panic("sendq: ring overflow")
+				}
+				if body && q.Transform != nil {
+					w.transformRingTail(c, q.Transform, start-w.headN)
+				}
+			}
+			if dst != nil && body && q.Transform != nil {
+				q.Transform.Transform(dst, start-w.headN)
+			}
+			p = p[c:]
+			start += c
+		}
+	}
+	put(w.head[:w.headN], false)
+	for _, b := range q.Body {
+		if n == 0 {
+			break
+		}
+		put(b, true)
+	}
+}
+
+// transformRingTail transforms the last n bytes of the ring, which hold
+// body bytes from offset off.
+func (w *Writer) transformRingTail(n int, tr Transformer, off int) {
+	a, b := w.ring.Peek()
+	if len(b) >= n {
+		tr.Transform(b[len(b)-n:], off)
+		return
+	}
+	fromA := n - len(b)
+	tr.Transform(a[len(a)-fromA:], off)
+	tr.Transform(b, off+fromA)
+}
+
+// gatherLocked fills v with the queue's segments in the order they go out
+// and returns how many it filled.
+func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
+	k := 0
+	add := func(p []byte) {
+		if len(p) > 0 {
+			v[k] = p
+			k++
+		}
+	}
+	add(w.big)
+	a, b := w.ring.Peek()
+	switch x := w.prioAt; {
+	case w.prioN == 0:
+		add(a)
+		add(b)
+	case x <= len(a):
+		add(a[:x])
+		add(w.prio[w.prioOff:w.prioN])
+		add(a[x:])
+		add(b)
+	default:
+		add(a)
+		add(b[:x-len(a)])
+		add(w.prio[w.prioOff:w.prioN])
+		add(b[x-len(a):])
+	}
+	return k
+}
+
+// consumeLocked drops the first n queued bytes, which were written, in
+// the order of gatherLocked.
+func (w *Writer) consumeLocked(n int) {
+	w.written.Add(int64(n))
+	w.full = false
+	if c := min(n, len(w.big)); c > 0 {
+		w.big = w.big[c:]
+		if len(w.big) == 0 {
+			w.big = nil
+		}
+		n -= c
+	}
+	if w.prioN > 0 {
+		c := min(n, w.prioAt)
+		w.ring.Discard(c)
+		w.prioAt -= c
+		n -= c
+		if w.prioAt == 0 {
+			c = min(n, w.prioN-w.prioOff)
+			w.prioOff += c
+			n -= c
+			if w.prioOff == w.prioN {
+				w.prio, w.prioOff, w.prioN = nil, 0, 0
+			}
+		}
+	}
+	if n > 0 {
+		w.ring.Discard(n)
+	}
+}
+
+// vecs holds the slices of one writev, which exist only for the call.
+var vecs = sync.Pool{New: func() any { return new([socket.MaxVec][]byte) }}
+
+func getVec() *[socket.MaxVec][]byte { return vecs.Get().(*[socket.MaxVec][]byte) }
+
+func putVec(v *[socket.MaxVec][]byte, k int) {
+	clear(v[:k])
+	vecs.Put(v)
+}
+
+// Buffered returns the number of bytes accepted and not yet written.
+func (w *Writer) Buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pendingLocked()
+}
+
+// Available returns how many bytes a write can take now without a flush.
+func (w *Writer) Available() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.big) > 0 || w.full || w.writableLocked() != nil {
+		return 0
+	}
+	return w.ring.Free()
+}
+
+// Undelivered returns the bytes accepted that the peer will not get, as
+// far as the writer knows: those never written to the connection, and,
+// after a hard Close over a socket, those the kernel still held in its
+// send queue.
+func (w *Writer) Undelivered() int64 {
+	return w.accepted.Load() - w.written.Load() + w.kernel.Load()
+}
+
+// Stats are a Writer's counters.
+type Stats struct {
+	Accepted      int64 // bytes taken by writes
+	Written       int64 // bytes written to the connection
+	WriteSyscalls int64 // writes to the connection: writev system calls, or calls of its Write
+	NotReady      int64 // polls that answered NotReady
+}
+
+// Stats returns the writer's counters.
+func (w *Writer) Stats() Stats {
+	return Stats{
+		Accepted:      w.accepted.Load(),
+		Written:       w.written.Load(),
+		WriteSyscalls: w.syscalls.Load(),
+		NotReady:      w.notReady.Load(),
+	}
+}
+
+// WakeAll adds every waiting task to wake: something they wait for
+// changed outside the writer (its user began a shutdown).
+func (w *Writer) WakeAll(wake *asyncio.Wakeups) {
+	w.mu.Lock()
+	w.waiters.TakeInto(wake)
+	w.mu.Unlock()
+}
+
+// Held reports whether the writer holds buffer storage, which it does
+// only while bytes are pending.
+func (w *Writer) Held() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ring.Held() || w.big != nil || w.prio != nil
+}

@@ -1,0 +1,111 @@
+package wsconn
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/frame"
+)
+
+// One timer per connection keeps it alive and bounds its waits: it sends
+// a ping when the peer has been quiet for PingInterval, closes the
+// connection when it has been silent for IdleTimeout, and ends a closing
+// handshake the peer does not answer within CloseTimeout. It is a
+// time.AfterFunc, so no goroutine waits for it; reads only note when
+// bytes came, and the timer, when it fires, works out what is due and
+// sets itself for the next thing.
+
+// startTimer arms the timer for the first check, if the connection has
+// anything to check.
+func (c *Conn) startTimer() {
+	d := c.nextDue(now())
+	if d < 0 {
+		return
+	}
+	c.timer = time.AfterFunc(time.Duration(d), c.tick)
+}
+
+// nextDue returns how long until the next check, or -1 when nothing is to
+// be checked. c.mu is held, or the connection is new.
+func (c *Conn) nextDue(at int64) int64 {
+	next := int64(-1)
+	due := func(when int64) {
+		if d := max(when-at, 0); next < 0 || d < next {
+			next = d
+		}
+	}
+	if c.state == stateOpen {
+		last := c.lastRecv.Load()
+		if c.cfg.ping > 0 {
+			due(max(last, c.lastPing) + int64(c.cfg.ping))
+		}
+		if c.cfg.idle > 0 {
+			due(last + int64(c.cfg.idle))
+		}
+	}
+	if c.closeBy != 0 {
+		due(c.closeBy)
+	}
+	return next
+}
+
+// armLocked sets the timer for the next check.
+func (c *Conn) armLocked() {
+	d := c.nextDue(now())
+	switch {
+	case d < 0:
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	case c.timer == nil:
+		c.timer = time.AfterFunc(time.Duration(d), c.tick)
+	default:
+		c.timer.Reset(time.Duration(d))
+	}
+}
+
+// tick runs when the timer fires.
+func (c *Conn) tick() {
+	var wake asyncio.Wakeups
+	at := now()
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	last := c.lastRecv.Load()
+	idle := c.state == stateOpen && c.cfg.idle > 0 && at-last >= int64(c.cfg.idle)
+	ping := !idle && c.state == stateOpen && c.cfg.ping > 0 && at-max(last, c.lastPing) >= int64(c.cfg.ping)
+	timedOut := c.closeBy != 0 && at >= c.closeBy && c.state == stateCloseSent && !c.peerDone
+	switch {
+	case idle:
+		c.beginCloseLocked(StatusGoingAway, "idle timeout", &wake)
+		if c.endErr == nil {
+			c.endErr = fmt.Errorf("%w: nothing for %v", ErrIdle, c.cfg.idle)
+		}
+		c.doomed.Store(true)
+	case ping:
+		c.lastPing = at
+		if _, err := c.controlLocked(nil, frame.OpPing, nil, &wake); err == nil {
+			c.out.Kick(&wake)
+		}
+	case timedOut:
+		c.timedOut = true
+		c.doomed.Store(true)
+		c.closeBy = 0
+		c.shutWait.TakeInto(&wake)
+	}
+	c.armLocked()
+	c.mu.Unlock()
+	wake.Notify()
+	switch {
+	case idle:
+		c.wakeReaders()
+		_ = c.conn.SetReadDeadline(connPast) // a blocked read returns, and finds the end
+		c.endLater(false)
+	case timedOut:
+		c.wakeReaders()
+		_ = c.conn.SetReadDeadline(connPast)
+	}
+}

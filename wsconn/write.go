@@ -1,0 +1,278 @@
+package wsconn
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/sendq"
+	"github.com/pollws/pollws/wsconn/internal/frame"
+)
+
+// PollWriteMessage writes p as one message of type typ in one frame: all
+// of it, Ready(len(p)), or nothing, NotReady, having arranged for t to be
+// notified when it can go on. A message larger than the buffer is taken
+// only when nothing else is pending, so the connection holds at most the
+// larger of its buffer and one message. The frames go out when the buffer
+// fills, on [Conn.PollFlush], or before a read waits for the peer.
+//
+// Writes after Shutdown began, or after the peer's close frame came, fail
+// with [asyncio.ErrShutdown].
+func (c *Conn) PollWriteMessage(t *asyncio.Task, typ MessageType, p []byte) (asyncio.Async[int], error) {
+	if typ != Text && typ != Binary {
+		return asyncio.NotReady[int](), fmt.Errorf("wsconn: write of %v: not a message type", typ)
+	}
+	one := [1][]byte{p}
+	var wake asyncio.Wakeups
+	c.mu.Lock()
+	r, err := c.frameLocked(t, true, byte(typ), one[:], nil, &wake)
+	c.mu.Unlock()
+	wake.Notify()
+	return r, err
+}
+
+// Write writes p as one binary message without blocking: it is
+// [asyncio.TryWrite].
+func (c *Conn) Write(p []byte) (int, error) { return asyncio.TryWrite(c, p) }
+
+// PollWrite writes p as one binary message, all or nothing: it is
+// PollWriteMessage(t, Binary, p), except that an empty p is Ready(0) and
+// sends nothing.
+func (c *Conn) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
+	if len(p) == 0 {
+		c.mu.Lock()
+		err := c.writableLocked(frame.OpBinary, nil)
+		c.mu.Unlock()
+		if err != nil {
+			return asyncio.NotReady[int](), err
+		}
+		return asyncio.Ready(0), nil
+	}
+	return c.PollWriteMessage(t, Binary, p)
+}
+
+// WriteBuf writes what b holds (up to eight of its chunks) as one binary
+// message, with one vectored write, and advances b past it.
+func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], error) {
+	if b.Remaining() == 0 {
+		return c.PollWrite(t, nil)
+	}
+	var chunks [8][]byte
+	body := bufChunks(b, &chunks)
+	var wake asyncio.Wakeups
+	c.mu.Lock()
+	r, err := c.frameLocked(t, true, frame.OpBinary, body, nil, &wake)
+	c.mu.Unlock()
+	wake.Notify()
+	if r.Ready && err == nil {
+		b.Advance(r.Value)
+	}
+	return r, err
+}
+
+// PollFlush answers Ready when every frame written has reached the
+// connection.
+func (c *Conn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	var wake asyncio.Wakeups
+	ready, err := c.out.PollFlush(t, &wake)
+	wake.Notify()
+	if err != nil {
+		c.mu.Lock()
+		clean := c.state == stateClosed && c.endErr == nil
+		c.mu.Unlock()
+		if clean && c.out.Undelivered() == 0 {
+			return asyncio.Ready(struct{}{}), nil
+		}
+	}
+	return unit(ready, err)
+}
+
+// frameLocked writes one frame of op whose payload is the concatenation
+// of body, all or nothing, and answers Ready(payload length). owner is
+// the MessageWriter writing it, if any. It adds to wake the tasks to
+// notify once c.mu is released.
+func (c *Conn) frameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, owner *MessageWriter, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
+	if err := c.writableLocked(op, owner); err != nil {
+		return asyncio.NotReady[int](), err
+	}
+	n, ready, err := c.putFrameLocked(t, fin, op, body, false, wake)
+	if !ready || err != nil {
+		return asyncio.NotReady[int](), err
+	}
+	if owner != nil {
+		c.mw = owner
+		if fin {
+			c.mw = nil
+		}
+	}
+	return asyncio.Ready(n), nil
+}
+
+// putFrameLocked queues one frame; a priority frame (control) may pass a
+// full buffer by one frame. It answers the payload length.
+func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
+	total := 0
+	for _, b := range body {
+		total += len(b)
+	}
+	h := frame.Header{Fin: fin, Op: op, Length: int64(total)}
+	q := sendq.Req{Body: body, Whole: true, Priority: priority}
+	if c.client {
+		h.Masked = true
+		binary.LittleEndian.PutUint32(h.Mask[:], rand.Uint32())
+		c.mask.key = h.Mask
+		q.Transform = &c.mask
+	}
+	var hb [frame.MaxHeader]byte
+	q.Head = hb[:frame.Put(&hb, &h)]
+	_, ready, err := c.out.Poll(t, &q, wake)
+	return total, ready, err
+}
+
+// controlLocked queues a control frame with payload p ahead of a full
+// buffer, in order with the frames before it.
+func (c *Conn) controlLocked(t *asyncio.Task, op byte, p []byte, wake *asyncio.Wakeups) (bool, error) {
+	one := [1][]byte{p}
+	_, ready, err := c.putFrameLocked(t, true, op, one[:], true, wake)
+	return ready, err
+}
+
+// writableLocked returns why a frame of op may not be written now.
+func (c *Conn) writableLocked(op byte, owner *MessageWriter) error {
+	switch {
+	case c.state != stateOpen:
+		return asyncio.ErrShutdown
+	case c.mw != nil && c.mw != owner:
+		return ErrMessageInProgress
+	}
+	return nil
+}
+
+// MessageWriter writes one message of a [Conn] as a stream of fragments:
+// each PollWrite sends a fragment of what fits in the buffer, and Shutdown
+// sends the final, empty fragment and flushes. It is an
+// [asyncio.AsyncWriter], so a message of any size streams through a
+// bounded buffer. While it is open, other messages of the connection fail
+// with [ErrMessageInProgress]; control frames still go between its
+// fragments.
+//
+// A MessageWriter is not safe for concurrent use.
+type MessageWriter struct {
+	c       *Conn
+	typ     MessageType
+	started bool // a fragment is out: the next ones are continuations
+	closing bool // Shutdown began
+	final   bool // the final fragment is queued
+	done    bool // Shutdown is complete
+	err     error
+}
+
+var _ asyncio.AsyncWriter = (*MessageWriter)(nil)
+
+// MessageWriter returns a writer of one message of type typ. Nothing is
+// sent until its first write or Shutdown.
+func (c *Conn) MessageWriter(typ MessageType) *MessageWriter {
+	m := &MessageWriter{c: c, typ: typ}
+	if typ != Text && typ != Binary {
+		m.err = fmt.Errorf("wsconn: MessageWriter of %v: not a message type", typ)
+	}
+	return m
+}
+
+// Write writes p without blocking: it is [asyncio.TryWrite].
+func (m *MessageWriter) Write(p []byte) (int, error) { return asyncio.TryWrite(m, p) }
+
+// PollWrite sends a fragment of p: as much of it as fits in the buffer
+// now, or all of it when nothing is pending. It answers Ready(n), or
+// NotReady when the buffer is full.
+func (m *MessageWriter) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
+	switch {
+	case m.err != nil:
+		return asyncio.NotReady[int](), m.err
+	case m.closing:
+		return asyncio.NotReady[int](), asyncio.ErrShutdown
+	case len(p) == 0:
+		return asyncio.Ready(0), nil
+	}
+	n := len(p)
+	if avail := m.c.out.Available() - frame.MaxHeader; avail > 0 && n > avail {
+		n = avail
+	}
+	r, err := m.frame(t, false, p[:n])
+	if err != nil {
+		m.err = err
+		return r, err
+	}
+	if r.Ready {
+		m.started = true
+	}
+	return r, nil
+}
+
+func (m *MessageWriter) frame(t *asyncio.Task, fin bool, p []byte) (asyncio.Async[int], error) {
+	op := byte(m.typ)
+	if m.started {
+		op = frame.OpContinuation
+	}
+	var body [][]byte
+	one := [1][]byte{p}
+	if len(p) > 0 {
+		body = one[:]
+	}
+	var wake asyncio.Wakeups
+	m.c.mu.Lock()
+	r, err := m.c.frameLocked(t, fin, op, body, m, &wake)
+	m.c.mu.Unlock()
+	wake.Notify()
+	return r, err
+}
+
+// PollFlush answers Ready when every fragment written has reached the
+// connection.
+func (m *MessageWriter) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	if m.err != nil {
+		return asyncio.NotReady[struct{}](), m.err
+	}
+	return m.c.PollFlush(t)
+}
+
+// Shutdown ends the message: it sends the final fragment, empty, then
+// flushes. Writes fail with [asyncio.ErrShutdown] from the first call on;
+// a NotReady Shutdown resumes when called again, and after Ready it
+// answers Ready at once. It does not close the connection.
+func (m *MessageWriter) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	switch {
+	case m.done:
+		return asyncio.Ready(struct{}{}), nil
+	case m.err != nil:
+		return asyncio.NotReady[struct{}](), m.err
+	}
+	m.closing = true
+	if !m.final {
+		r, err := m.frame(t, true, nil)
+		if err != nil {
+			m.err = err
+			return asyncio.NotReady[struct{}](), err
+		}
+		if !r.Ready {
+			return asyncio.NotReady[struct{}](), nil
+		}
+		m.final = true
+	}
+	r, err := m.c.PollFlush(t)
+	if err != nil {
+		m.err = err
+		return r, err
+	}
+	if r.Ready {
+		m.done = true
+	}
+	return r, nil
+}
+
+// Available returns how many bytes of frames the connection takes now
+// without a flush: a message that, with its frame header (2 to 14
+// bytes), is no larger is accepted at once. It is 0 when the buffer is
+// full or writes are refused.
+func (c *Conn) Available() int { return c.out.Available() }
