@@ -1,8 +1,9 @@
 package asyncio
 
 // Task is what a poll that answers [NotReady] arranges to notify: the
-// handle of whoever will poll again. A writer keeps the latest Task it was
-// given and notifies it when it can make progress.
+// handle of whoever will poll again. A writer or reader keeps every Task
+// that is waiting on it (see [WaitSet]) and notifies each when it can make
+// progress; an [Executor] hands its tasks to the polls it runs.
 //
 // A Task is safe for use by multiple goroutines. The nil *Task is valid
 // and its Notify does nothing.

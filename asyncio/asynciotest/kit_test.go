@@ -56,7 +56,7 @@ func TestBrokenWriter(t *testing.T) {
 	}
 	asynciotest.TestWriter(t, func() (asyncio.AsyncWriter, asynciotest.Peer, func(), error) {
 		w, r := asyncio.Pipe(4096)
-		return &broken{w.(*asyncio.PipeWriter), bug}, r, func() { r.Close() }, nil
+		return &broken{w, bug}, r, func() { r.Close() }, nil
 	})
 }
 
