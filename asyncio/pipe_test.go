@@ -3,6 +3,7 @@ package asyncio_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,26 @@ func TestPipeConformance(t *testing.T) {
 			asynciotest.TestWriter(t, func() (asyncio.AsyncWriter, asynciotest.Peer, func(), error) {
 				w, r := asyncio.Pipe(capacity)
 				return w, r, func() { r.Close() }, nil
+			})
+		})
+	}
+}
+
+// pipeSource drives a Pipe's writer as the source of its reader.
+type pipeSource struct{ w *asyncio.PipeWriter }
+
+var errHungUp = errors.New("the writer hung up")
+
+func (s pipeSource) Deliver(p []byte) error { return asyncio.WriteAll(context.Background(), s.w, p) }
+func (s pipeSource) End() error             { return asyncio.Shutdown(context.Background(), s.w) }
+func (s pipeSource) HangUp() error          { return s.w.CloseWithError(errHungUp) }
+
+func TestPipeReaderConformance(t *testing.T) {
+	for _, capacity := range []int{7, 64 << 10} {
+		t.Run(fmt.Sprintf("cap%d", capacity), func(t *testing.T) {
+			asynciotest.TestReader(t, func() (asyncio.AsyncReader, asynciotest.Source, func(), error) {
+				w, r := asyncio.Pipe(capacity)
+				return r, pipeSource{w}, func() { r.Close() }, nil
 			})
 		})
 	}

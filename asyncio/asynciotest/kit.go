@@ -1,8 +1,10 @@
-// Package asynciotest is the conformance kit for [asyncio.AsyncWriter]
-// implementations, the twin of golang.org/x/net/nettest's TestConn: give
-// [TestWriter] a constructor for a writer over a peer the kit can drive,
-// and it runs every rule of the contract that can be checked from outside
-// as a named subtest.
+// Package asynciotest holds the conformance kits for [asyncio.AsyncWriter]
+// and [asyncio.AsyncReader] implementations, twins of
+// golang.org/x/net/nettest's TestConn. Give [TestWriter] a constructor for
+// a writer over a [Peer] the kit can drive, or [TestReader] one for a
+// reader fed by a [Source], and it runs every rule of the contract that can
+// be checked from outside as a named subtest, under the rule's letter and
+// number (A1_..., K1_...), so that a failure names the rule it breaks.
 package asynciotest
 
 import (
@@ -50,9 +52,11 @@ var waitLimit = Timeout
 // read before it answers NotReady: past it the writer is not bounded.
 const fillLimit = 256 << 20
 
-// TestWriter runs the conformance suite against writers made by mk. Every
-// subtest is named after the rule it checks (A: tasks, B: PollWrite, C:
-// PollFlush, D: Shutdown, E: WriteBuf, S: sticky errors).
+// TestWriter runs the writers' conformance suite against writers made by
+// mk. Every subtest is named after the rule it checks (A: tasks, B:
+// PollWrite, C: PollFlush, D: Shutdown, E: WriteBuf, S: sticky errors).
+// Several rules have goroutines wait on one writer at once, each with a
+// task of its own: every one must be notified.
 func TestWriter(t *testing.T, mk MakeWriter) {
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {

@@ -1,8 +1,12 @@
 package asynciotest_test
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +217,129 @@ func TestBrokenWriter(t *testing.T) {
 	})
 }
 
+// brokenReader wraps a Pipe's reader and breaks one rule of the contract.
+type brokenReader struct {
+	r     *asyncio.PipeReader
+	bug   string
+	proxy *asyncio.Task // the task the pipe notifies, for the bugs that keep one
+
+	mu     sync.Mutex
+	latest *asyncio.Task
+	eof    bool
+	reads  int
+}
+
+func newBrokenReader(r *asyncio.PipeReader, bug string) *brokenReader {
+	b := &brokenReader{r: r, bug: bug}
+	b.proxy = asyncio.NewTask(func() {
+		b.mu.Lock()
+		t := b.latest
+		b.latest = nil
+		b.mu.Unlock()
+		t.Notify()
+	})
+	return b
+}
+
+func (b *brokenReader) PollRead(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
+	switch b.bug {
+	case "latestonly", "nilclears":
+		b.mu.Lock()
+		if t != nil || b.bug == "nilclears" {
+			b.latest = t
+		}
+		b.mu.Unlock()
+		return b.r.PollRead(b.proxy, p)
+	case "lostwakeup": // registers the task after checking for bytes
+		r, err := b.r.PollRead(b.proxy, p)
+		if !r.Ready && err == nil {
+			runtime.Gosched()
+			b.mu.Lock()
+			b.latest = t
+			b.mu.Unlock()
+		}
+		return r, err
+	}
+	r, err := b.r.PollRead(t, p)
+	switch {
+	case b.bug == "selfnotify" && !r.Ready && err == nil:
+		t.Notify()
+	case b.bug == "ready0" && !r.Ready && err == nil && len(p) > 0:
+		return asyncio.Ready(0), nil
+	case b.bug == "eofnotsticky" && err == io.EOF:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.eof {
+			return asyncio.NotReady[int](), nil
+		}
+		b.eof = true
+	case b.bug == "hangupeof" && errors.Is(err, errHungUp):
+		return r, io.EOF
+	case b.bug == "dropbyte" && r.Ready && r.Value > 1:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.reads++; b.reads%50 == 0 {
+			copy(p, p[1:r.Value])
+			return asyncio.Ready(r.Value - 1), nil
+		}
+	}
+	return r, err
+}
+
+// pipeSource drives a Pipe's writer as the source of its reader.
+type pipeSource struct{ w *asyncio.PipeWriter }
+
+var errHungUp = errors.New("the writer hung up")
+
+func (s pipeSource) Deliver(p []byte) error { return asyncio.WriteAll(context.Background(), s.w, p) }
+func (s pipeSource) End() error             { return asyncio.Shutdown(context.Background(), s.w) }
+func (s pipeSource) HangUp() error          { return s.w.CloseWithError(errHungUp) }
+
+// TestBrokenReader runs the readers' kit on a broken reader; it is meant
+// to fail and runs only inside TestKitCatchesBrokenReaders.
+func TestBrokenReader(t *testing.T) {
+	bug := os.Getenv("POLLWS_KIT_BUG")
+	if bug == "" {
+		t.Skip("runs only as a child of TestKitCatchesBrokenReaders")
+	}
+	asynciotest.TestReader(t, func() (asyncio.AsyncReader, asynciotest.Source, func(), error) {
+		w, r := asyncio.Pipe(7)
+		return newBrokenReader(r, bug), pipeSource{w}, func() { r.Close() }, nil
+	})
+}
+
+func TestKitCatchesBrokenReaders(t *testing.T) {
+	for _, tc := range []struct{ bug, rule, says string }{
+		{"selfnotify", "K5_NoSelfNotifyBusyLoop", "busy loop"},
+		{"ready0", "K3_NotReadyRegistersTask", "loop forever"},
+		{"eofnotsticky", "K9_EOFAfterEveryByteIsSticky", "errors are sticky"},
+		{"hangupeof", "K11_HangUpWakesWaitingReaderErrorIsSticky", "not io.EOF"},
+		{"dropbyte", "K1_ReadyFillsExactlyThePrefix", "dropped, repeated or reordered"},
+		{"latestonly", "K7_EveryWaitingTaskIsNotified", "not only the latest"},
+		{"nilclears", "K8_NilTaskPollUnregistersNobody", "still notified"},
+		{"lostwakeup", "K4_NoLostWakeupUnderConcurrentDelivery", "not notified"},
+	} {
+		t.Run(tc.bug+"/"+tc.rule, func(t *testing.T) {
+			childFails(t, "TestBrokenReader", tc.bug, tc.rule, tc.says)
+		})
+	}
+}
+
+// childFails runs one subtest of test in a child process with bug set, and
+// checks that rule fails saying says.
+func childFails(t *testing.T, test, bug, rule, says string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$/^"+rule+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "POLLWS_KIT_BUG="+bug)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the kit passed with bug %q:\n%s", bug, out)
+	}
+	if !strings.Contains(string(out), "--- FAIL: "+test+"/"+rule) || !strings.Contains(string(out), says) {
+		t.Fatalf("bug %q: want rule %s to fail saying %q; got:\n%s", bug, rule, says, out)
+	}
+}
+
 func TestKitCatchesBrokenWriters(t *testing.T) {
 	for _, tc := range []struct{ bug, rule, says string }{
 		{"ready0", "B3_EmptyWriteWhenFullIsReady0", "would loop forever"},
@@ -226,15 +353,7 @@ func TestKitCatchesBrokenWriters(t *testing.T) {
 		{"growsforever", "E3_WriteBufNotReadyDoesNotAdvance", "NotReady was never reached again"},
 	} {
 		t.Run(tc.bug+"/"+tc.rule, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenWriter$/^"+tc.rule+"$", "-test.v")
-			cmd.Env = append(os.Environ(), "POLLWS_KIT_BUG="+tc.bug)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the kit passed a writer with bug %q:\n%s", tc.bug, out)
-			}
-			if !strings.Contains(string(out), "--- FAIL: TestBrokenWriter/"+tc.rule) || !strings.Contains(string(out), tc.says) {
-				t.Fatalf("bug %q: want rule %s to fail saying %q; got:\n%s", tc.bug, tc.rule, tc.says, out)
-			}
+			childFails(t, "TestBrokenWriter", tc.bug, tc.rule, tc.says)
 		})
 	}
 }
