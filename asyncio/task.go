@@ -9,6 +9,7 @@ package asyncio
 // and its Notify does nothing.
 type Task struct {
 	notify func()
+	job    *job // the executor's task this is, when spawned on an Executor
 }
 
 // NewTask returns a Task whose Notify calls notify. notify may be called
@@ -22,7 +23,11 @@ func NewTask(notify func()) *Task { return &Task{notify: notify} }
 // number of times, at any time, from any goroutine. A spurious Notify is
 // harmless: the next poll answers NotReady again and re-registers.
 func (t *Task) Notify() {
-	if t != nil && t.notify != nil {
+	switch {
+	case t == nil:
+	case t.job != nil:
+		t.job.wake()
+	case t.notify != nil:
 		t.notify()
 	}
 }
