@@ -56,13 +56,47 @@ var (
 //   - Write is io.Writer's Write that never blocks: when the writer is full
 //     it returns (n, [ErrWouldBlock]) with n < len(p). See [TryWrite].
 //   - Errors are sticky: after a write error every later poll returns it.
-//   - A nil *Task is allowed in every poll; the poll then arranges no
-//     notification.
+//   - Every distinct task that got NotReady and still waits is notified
+//     when progress is possible, so any number of goroutines may wait on
+//     one writer (a [WaitSet] keeps them).
+//   - A nil *Task is allowed in every poll; the poll then registers
+//     nothing and unregisters nobody: a Write from one goroutine does not
+//     cost a task waiting in another its notification.
 type AsyncWriter interface {
 	io.Writer
 	PollWrite(t *Task, p []byte) (Async[int], error)
 	PollFlush(t *Task) (Async[struct{}], error)
 	Shutdown(t *Task) (Async[struct{}], error)
+}
+
+// AsyncReader is a reader whose reads never block: each either takes bytes
+// at once and answers [Ready], or answers [NotReady] having arranged for
+// the given [Task] to be notified when it can make progress.
+//
+// The rules every implementation keeps (the readers' kit in package
+// asynciotest checks them):
+//
+//   - PollRead answers Ready(n) with 0 < n ≤ len(p) when it filled exactly
+//     p[:n] with the next n bytes of the stream. An empty p is Ready(0) at
+//     once, whether or not bytes are waiting.
+//   - NotReady means nothing was read, and the task was registered before
+//     the reader checked its state for the last time, so that bytes, the
+//     end of the stream or an error arriving in between still notify it (no
+//     lost wake-up). A poll never notifies its own task unconditionally.
+//   - Every distinct task that got NotReady and still waits is notified
+//     when progress is possible: any number of goroutines may wait on one
+//     reader (each gets the bytes it reads, so they share one stream).
+//   - A nil *Task is allowed; the poll then registers nothing and
+//     unregisters nobody.
+//   - At the end of the stream, after every byte, PollRead returns
+//     [io.EOF], and again on every later call. Any other error is sticky
+//     too.
+//
+// A reader of whole messages (a WebSocket connection) keeps the same rules
+// for its message reads, which are all-or-nothing: a whole message or
+// NotReady.
+type AsyncReader interface {
+	PollRead(t *Task, p []byte) (Async[int], error)
 }
 
 // TryWrite is the Write of every [AsyncWriter] in this module: it polls w

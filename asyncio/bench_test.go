@@ -2,7 +2,11 @@ package asyncio_test
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pollws/pollws/asyncio"
@@ -136,5 +140,95 @@ func BenchmarkWriteAllFlushPipe(b *testing.B) {
 		if err := asyncio.Flush(ctx, w); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkExecutorSpawn is Spawn of a task that is Ready at once, to its
+// done call.
+func BenchmarkExecutorSpawn(b *testing.B) {
+	e := asyncio.NewExecutor(nil)
+	defer e.Close()
+	done := make(chan struct{}, 1)
+	poll := func(*asyncio.Task) (asyncio.Async[struct{}], error) { return asyncio.Ready(struct{}{}), nil }
+	finish := func(error) { done <- struct{}{} }
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Spawn(poll, finish); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+	}
+}
+
+// BenchmarkExecutorNotifyRoundTrip is the Notify of an idle task to its
+// poll, which answers over a channel: the wake-up latency of a task.
+func BenchmarkExecutorNotifyRoundTrip(b *testing.B) {
+	e := asyncio.NewExecutor(nil)
+	defer e.Close()
+	polled := make(chan struct{}, 1)
+	task, err := e.Spawn(func(*asyncio.Task) (asyncio.Async[struct{}], error) {
+		polled <- struct{}{}
+		return asyncio.NotReady[struct{}](), nil
+	}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-polled
+	b.ReportAllocs()
+	for b.Loop() {
+		task.Notify()
+		<-polled
+	}
+}
+
+// BenchmarkExecutorPingPong is the throughput of tasks that wake each
+// other: pairs of tasks pass a ball back and forth, each pass one poll and
+// one notification of the partner. An iteration serves every pair and
+// waits for all of them to finish their passes.
+func BenchmarkExecutorPingPong(b *testing.B) {
+	const pairs, passes = 64, 100
+	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			e := asyncio.NewExecutor(&asyncio.ExecutorOptions{Workers: workers})
+			defer e.Close()
+			type player struct {
+				ball    atomic.Bool
+				left    *atomic.Int64 // passes left in this serve, shared by the pair
+				partner *player
+				task    *asyncio.Task
+			}
+			var wg sync.WaitGroup
+			servers := make([]*player, pairs)
+			for i := range servers {
+				x, y := &player{left: new(atomic.Int64)}, new(player)
+				y.left, x.partner, y.partner = x.left, y, x
+				for _, p := range []*player{x, y} {
+					p.task, _ = e.Spawn(func(*asyncio.Task) (asyncio.Async[struct{}], error) {
+						if !p.ball.CompareAndSwap(true, false) {
+							return asyncio.NotReady[struct{}](), nil
+						}
+						if p.left.Add(-1) == 0 {
+							wg.Done()
+							return asyncio.NotReady[struct{}](), nil
+						}
+						p.partner.ball.Store(true)
+						p.partner.task.Notify()
+						return asyncio.NotReady[struct{}](), nil
+					}, nil)
+				}
+				servers[i] = x
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				wg.Add(pairs)
+				for _, p := range servers {
+					p.left.Store(passes)
+					p.ball.Store(true)
+					p.task.Notify()
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pairs*passes), "ns/pass")
+		})
 	}
 }

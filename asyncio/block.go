@@ -3,6 +3,7 @@ package asyncio
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 )
 
@@ -72,8 +73,8 @@ func putParker(p *parker) {
 //
 // The first poll is passed the nil Task, so that a poll that completes at
 // once, the common case, costs no parker. If it answers NotReady, BlockOn
-// polls again at once with a Task of its own, which replaces the nil one:
-// the writer notifies the task of the latest poll.
+// polls again at once with a Task of its own, since a nil task registers
+// nothing.
 func BlockOn[T any](ctx context.Context, poll func(*Task) (Async[T], error)) (T, error) {
 	var zero T
 	if err := context.Cause(ctx); err != nil {
@@ -98,6 +99,52 @@ func BlockOn[T any](ctx context.Context, poll func(*Task) (Async[T], error)) (T,
 			return zero, err
 		}
 	}
+}
+
+// Read reads up to len(p) bytes from r into p, parking between
+// notifications until r answers Ready, fails, or ctx ends: it is the
+// blocking io.Reader form of [AsyncReader.PollRead]. It returns n > 0 with
+// a nil error, or 0 and an error: [io.EOF] at the end of the stream, ctx's
+// cause when ctx ends first, [io.ErrNoProgress] if r answers Ready(0) to a
+// non-empty p. An empty p reads nothing and returns 0 and r's answer.
+//
+// Like [BlockOn] it polls first with the nil Task, so a read of bytes that
+// are already there costs no parker and no allocation.
+func Read(ctx context.Context, r AsyncReader, p []byte) (int, error) {
+	if err := context.Cause(ctx); err != nil {
+		return 0, err
+	}
+	if res, err := pollRead(r, nil, p); err != nil || res.Ready {
+		return res.Value, err
+	}
+	pk := getParker()
+	defer putParker(pk)
+	for {
+		if res, err := pollRead(r, &pk.task, p); err != nil || res.Ready {
+			return res.Value, err
+		}
+		if err := pk.park(ctx); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// pollRead is one PollRead that turns an answer breaking rule K into an
+// error, so that Read neither loops forever nor hands back a count beyond
+// p.
+func pollRead(r AsyncReader, t *Task, p []byte) (Async[int], error) {
+	res, err := r.PollRead(t, p)
+	switch {
+	case err != nil:
+		return Async[int]{}, err
+	case !res.Ready:
+		return res, nil
+	case res.Value == 0 && len(p) > 0:
+		return Async[int]{}, io.ErrNoProgress
+	case res.Value < 0 || res.Value > len(p):
+		return Async[int]{}, fmt.Errorf("asyncio: PollRead answered Ready(%d) for a %d-byte buffer", res.Value, len(p))
+	}
+	return res, nil
 }
 
 // WriteAll writes all of p to w, parking between notifications. It returns

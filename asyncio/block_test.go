@@ -3,6 +3,7 @@ package asyncio_test
 import (
 	"context"
 	"errors"
+	"io"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -153,4 +154,99 @@ func TestWriteAllDeadlineSaysHowMuchWasTaken(t *testing.T) {
 			t.Fatalf("WriteAll past its deadline: %v", err)
 		}
 	})
+}
+
+func TestReadParksUntilBytesArrive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w, r := asyncio.Pipe(8)
+		defer r.Close()
+		go func() {
+			time.Sleep(time.Second)
+			w.Write([]byte("hi"))
+		}()
+		start := time.Now()
+		buf := make([]byte, 8)
+		n, err := asyncio.Read(context.Background(), r, buf)
+		if n != 2 || err != nil || string(buf[:n]) != "hi" {
+			t.Fatalf("Read = %d, %v, %q; want 2 bytes \"hi\"", n, err, buf[:n])
+		}
+		if elapsed := time.Since(start); elapsed != time.Second {
+			t.Fatalf("Read returned after %v; want 1s, when the bytes came", elapsed)
+		}
+	})
+}
+
+func TestReadHonoursDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, r := asyncio.Pipe(8)
+		defer r.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := asyncio.Read(ctx, r, make([]byte, 1))
+		if n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Read past its deadline = %d, %v; want DeadlineExceeded", n, err)
+		}
+		if n, err := asyncio.Read(ctx, r, make([]byte, 1)); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Read with a done ctx = %d, %v; want DeadlineExceeded at once", n, err)
+		}
+	})
+}
+
+func TestReadEndOfStreamAndEmptyBuffer(t *testing.T) {
+	w, r := asyncio.Pipe(8)
+	ctx := context.Background()
+	if n, err := asyncio.Read(ctx, r, nil); n != 0 || err != nil {
+		t.Fatalf("Read of an empty buffer = %d, %v; want 0, nil at once", n, err)
+	}
+	w.Write([]byte("x"))
+	done := make(chan error, 1)
+	go func() { done <- asyncio.Shutdown(ctx, w) }()
+	buf := make([]byte, 4)
+	if n, err := asyncio.Read(ctx, r, buf); n != 1 || err != nil {
+		t.Fatalf("Read = %d, %v; want the 1 byte written", n, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for range 2 {
+		if n, err := asyncio.Read(ctx, r, buf); n != 0 || err != io.EOF {
+			t.Fatalf("Read after the writer's end = %d, %v; want io.EOF, sticky", n, err)
+		}
+	}
+}
+
+// badReader answers every read with one fixed answer.
+type badReader struct{ n int }
+
+func (b badReader) PollRead(*asyncio.Task, []byte) (asyncio.Async[int], error) {
+	return asyncio.Ready(b.n), nil
+}
+
+func TestReadRefusesAnswersBreakingRuleK(t *testing.T) {
+	ctx := context.Background()
+	if n, err := asyncio.Read(ctx, badReader{0}, make([]byte, 4)); n != 0 || !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("Read from a reader answering Ready(0) = %d, %v; want io.ErrNoProgress", n, err)
+	}
+	if n, err := asyncio.Read(ctx, badReader{5}, make([]byte, 4)); n != 0 || err == nil {
+		t.Fatalf("Read from a reader answering Ready(5) for 4 bytes = %d, %v; want an error", n, err)
+	}
+	if n, err := asyncio.Read(ctx, badReader{0}, nil); n != 0 || err != nil {
+		t.Fatalf("Read of an empty buffer from a reader answering Ready(0) = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestReadReadyAtOnceAllocatesNothing(t *testing.T) {
+	w, r := asyncio.Pipe(64)
+	defer r.Close()
+	ctx := context.Background()
+	msg, buf := []byte("ping"), make([]byte, 4)
+	allocs := testing.AllocsPerRun(100, func() {
+		w.Write(msg)
+		if n, err := asyncio.Read(ctx, r, buf); n != 4 || err != nil {
+			t.Fatalf("Read = %d, %v", n, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Read of bytes already there: %v allocations, want 0", allocs)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/pollws/pollws/asyncio"
 )
@@ -53,6 +54,88 @@ func ExampleAsyncWriter_pollWrite() {
 	// first: true 4
 	// full: false
 	// after the reader drained: true 2
+}
+
+// A read that finds nothing answers NotReady and notifies the task when
+// bytes come; after the writer's end it answers io.EOF.
+func ExampleAsyncReader_pollRead() {
+	w, r := asyncio.Pipe(8)
+	woken := make(chan struct{}, 1)
+	task := asyncio.NewTask(func() {
+		select {
+		case woken <- struct{}{}:
+		default:
+		}
+	})
+	buf := make([]byte, 8)
+
+	res, err := r.PollRead(task, buf)
+	fmt.Println("empty:", res.Ready, err) // NotReady: the task will be notified
+
+	w.Write([]byte("hi"))
+	<-woken
+	res, err = r.PollRead(task, buf)
+	fmt.Printf("after a write: %v %q %v\n", res.Ready, buf[:res.Value], err)
+
+	w.Shutdown(nil) // nothing left unread: the end at once
+	_, err = r.PollRead(task, buf)
+	fmt.Println("after the end:", err)
+	// Output:
+	// empty: false <nil>
+	// after a write: true "hi" <nil>
+	// after the end: EOF
+}
+
+// An Executor polls tasks on a few goroutines that exist only while there
+// is work. Each task here reads a pipe to its end, answering NotReady
+// whenever the pipe is empty: no goroutine waits for it meanwhile.
+func ExampleExecutor() {
+	e := asyncio.NewExecutor(nil)
+	defer e.Close()
+	ctx := context.Background()
+	names := []string{"ann", "bob", "cy"}
+	got := make([]string, len(names))
+	var wg sync.WaitGroup
+	var writers []*asyncio.PipeWriter
+	for i := range names {
+		w, r := asyncio.Pipe(64)
+		writers = append(writers, w)
+		var msg []byte
+		buf := make([]byte, 4)
+		wg.Add(1)
+		e.Spawn(func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+			for {
+				res, err := r.PollRead(t, buf)
+				switch {
+				case err == io.EOF:
+					got[i] = string(msg)
+					return asyncio.Ready(struct{}{}), nil
+				case err != nil:
+					return asyncio.NotReady[struct{}](), err
+				case !res.Ready:
+					return asyncio.NotReady[struct{}](), nil // polled again when bytes come
+				}
+				msg = append(msg, buf[:res.Value]...)
+			}
+		}, func(err error) {
+			if err != nil {
+				fmt.Println(err)
+			}
+			wg.Done()
+		})
+	}
+	for i, w := range writers {
+		asyncio.WriteAll(ctx, w, []byte("hello, "+names[i]))
+		asyncio.Shutdown(ctx, w) // returns once the task has read every byte
+	}
+	wg.Wait()
+	for _, s := range got {
+		fmt.Println(s)
+	}
+	// Output:
+	// hello, ann
+	// hello, bob
+	// hello, cy
 }
 
 // WriteBuf writes several chunks and advances the Buf by what was taken.

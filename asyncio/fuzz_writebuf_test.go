@@ -35,7 +35,6 @@ func FuzzWriteBuf(f *testing.F) {
 		bufs = append(bufs, append(cur, rest))
 
 		w, rc := asyncio.Pipe(int(capacity)%64 + 1)
-		pw := w.(*asyncio.PipeWriter)
 		task := asyncio.NewTask(func() {})
 		var got bytes.Buffer
 		step := 0
@@ -45,7 +44,7 @@ func FuzzWriteBuf(f *testing.F) {
 				n = int(steps[step%len(steps)]) + 1
 				step++
 			}
-			n = min(n, pw.Buffered())
+			n = min(n, w.Buffered())
 			if n == 0 {
 				return
 			}
@@ -69,7 +68,7 @@ func FuzzWriteBuf(f *testing.F) {
 					if b.Remaining() != before {
 						t.Fatalf("Buf %d: NotReady, yet the Buf went from %d to %d remaining", i, before, b.Remaining())
 					}
-					if pw.Buffered() == 0 {
+					if w.Buffered() == 0 {
 						t.Fatalf("Buf %d: NotReady with an empty pipe", i)
 					}
 				case r.Value <= 0 || r.Value > before:
@@ -83,7 +82,7 @@ func FuzzWriteBuf(f *testing.F) {
 				t.Fatalf("Buf %d: WriteBuf of an empty Buf = %+v, %v; want Ready(0)", i, r, err)
 			}
 		}
-		for pw.Buffered() > 0 {
+		for w.Buffered() > 0 {
 			drain()
 		}
 		if r, err := w.Shutdown(task); err != nil || !r.Ready {

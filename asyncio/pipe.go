@@ -1,6 +1,7 @@
 package asyncio
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sync"
@@ -9,91 +10,105 @@ import (
 )
 
 // Pipe returns an in-memory pipe whose writer holds at most capacity bytes
-// that the reader has not taken: the reference [AsyncWriter], and the
-// simplest one to test against. It panics if capacity is less than 1.
+// that the reader has not taken: the reference [AsyncWriter] and
+// [AsyncReader], and the simplest ones to test against. It panics if
+// capacity is less than 1.
 //
 // PollWrite copies into the pipe's buffer and answers NotReady when it is
 // full. PollFlush is Ready when the reader has taken every byte. Shutdown
-// flushes, then gives the reader io.EOF. Closing the reader fails the
-// writer with io.ErrClosedPipe and notifies a task waiting on it.
-//
-// The writer is meant for one goroutine at a time (like any io.Writer);
-// the reader may be used from another; Close and Task notifications are
-// safe from any goroutine.
-func Pipe(capacity int) (AsyncWriter, io.ReadCloser) {
+// flushes, then gives the reader io.EOF. PollRead takes bytes from the
+// buffer and answers NotReady when it is empty. Each half keeps a
+// [WaitSet]: every task waiting on the writer is notified when the reader
+// takes bytes, and every task waiting on the reader when bytes or the end
+// arrive. Closing the reader fails the writer with io.ErrClosedPipe and
+// notifies every task waiting on it.
+func Pipe(capacity int) (*PipeWriter, *PipeReader) {
 	if capacity < 1 {
 		panic(fmt.Sprintf("asyncio: Pipe capacity %d, must be at least 1", capacity))
 	}
 	p := &pipe{buf: ring.New(make([]byte, capacity))}
-	p.readable.L = &p.mu
 	return &PipeWriter{p}, &PipeReader{p}
 }
 
 type pipeState uint8
 
 const (
-	pipeOpen pipeState = iota
-	pipeShuttingDown
-	pipeClosed // Shutdown completed: the reader sees io.EOF once drained
+	pipeOpen         pipeState = iota
+	pipeShuttingDown           // Shutdown began: no more writes, the reader drains
+	pipeClosed                 // the writer's end: the reader sees rerr once it took every byte
 )
 
+// pipe is the state both halves share, guarded by mu. Tasks are taken from
+// the wait sets under mu and notified after it is released.
 type pipe struct {
-	mu       sync.Mutex
-	readable sync.Cond // signalled when bytes arrive, the writer closes, or the reader closes
-	buf      ring.Ring
-	state    pipeState
-	err      error // sticky writer error; set when the reader closes
-	rclosed  bool
-	waiter   *Task // the writer's latest task
+	mu      sync.Mutex
+	buf     ring.Ring
+	state   pipeState
+	werr    error // sticky writer error: io.ErrClosedPipe once the reader closed
+	rerr    error // what the reader gets after the bytes once state is pipeClosed
+	rclosed bool  // the reader closed: reads fail with io.ErrClosedPipe
+	writers WaitSet
+	readers WaitSet
 }
 
-// PipeWriter is the write half of a [Pipe].
+// PipeWriter is the write half of a [Pipe]. It is safe for use by multiple
+// goroutines; the bytes of one PollWrite stay together, and writes from
+// several goroutines interleave in the order they took the pipe's lock.
 type PipeWriter struct{ p *pipe }
 
-// PipeReader is the read half of a [Pipe].
+// PipeReader is the read half of a [Pipe]: an io.ReadCloser and an
+// [AsyncReader]. It is safe for use by multiple goroutines, which then
+// share one stream of bytes.
 type PipeReader struct{ p *pipe }
 
 var (
-	_ AsyncWriter = (*PipeWriter)(nil)
-	_ BufWriter   = (*PipeWriter)(nil)
+	_ AsyncWriter   = (*PipeWriter)(nil)
+	_ BufWriter     = (*PipeWriter)(nil)
+	_ AsyncReader   = (*PipeReader)(nil)
+	_ io.ReadCloser = (*PipeReader)(nil)
 )
 
 // Write is [TryWrite]: it never blocks.
 func (w *PipeWriter) Write(p []byte) (int, error) { return TryWrite(w, p) }
 
-// PollWrite copies as much of p as fits into the pipe's buffer.
+// PollWrite copies as much of b as fits into the pipe's buffer.
 func (w *PipeWriter) PollWrite(t *Task, b []byte) (Async[int], error) {
 	p := w.p
+	var wake Wakeups
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r, done, err := p.admit(t, len(b)); done {
-		return r, err
+	r, done, err := p.admit(t, len(b))
+	if !done {
+		r = Ready(p.buf.Write(b))
+		p.readers.TakeInto(&wake)
 	}
-	n := p.buf.Write(b)
-	p.readable.Signal()
-	return Ready(n), nil
+	p.mu.Unlock()
+	wake.Notify()
+	return r, err
 }
 
 // WriteBuf copies as much of b as fits into the pipe's buffer.
 func (w *PipeWriter) WriteBuf(t *Task, b Buf) (Async[int], error) {
 	p := w.p
+	var wake Wakeups
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r, done, err := p.admit(t, b.Remaining()); done {
-		return r, err
+	r, done, err := p.admit(t, b.Remaining())
+	if !done {
+		n := 0
+		for b.Remaining() > 0 && p.buf.Free() > 0 {
+			c := p.buf.Write(b.Chunk())
+			b.Advance(c)
+			n += c
+		}
+		r = Ready(n)
+		p.readers.TakeInto(&wake)
 	}
-	n := 0
-	for b.Remaining() > 0 && p.buf.Free() > 0 {
-		c := p.buf.Write(b.Chunk())
-		b.Advance(c)
-		n += c
-	}
-	p.readable.Signal()
-	return Ready(n), nil
+	p.mu.Unlock()
+	wake.Notify()
+	return r, err
 }
 
 // admit answers a write of n bytes that cannot copy anything: the sticky
-// error, Ready(0) for an empty write, or NotReady (registering t) when the
+// error, Ready(0) for an empty write, or NotReady (t waits) when the
 // buffer is full. done is false when the write may go ahead.
 func (p *pipe) admit(t *Task, n int) (r Async[int], done bool, err error) {
 	switch {
@@ -102,15 +117,15 @@ func (p *pipe) admit(t *Task, n int) (r Async[int], done bool, err error) {
 	case n == 0:
 		return Ready(0), true, nil
 	case p.buf.Free() == 0:
-		p.waiter = t
+		p.writers.Add(t)
 		return NotReady[int](), true, nil
 	}
 	return r, false, nil
 }
 
 func (p *pipe) writable() error {
-	if p.err != nil {
-		return p.err
+	if p.werr != nil {
+		return p.werr
 	}
 	if p.state != pipeOpen {
 		return ErrShutdown
@@ -127,11 +142,11 @@ func (w *PipeWriter) PollFlush(t *Task) (Async[struct{}], error) {
 }
 
 func (p *pipe) flush(t *Task) (Async[struct{}], error) {
-	if p.err != nil {
-		return NotReady[struct{}](), p.err
+	if p.werr != nil {
+		return NotReady[struct{}](), p.werr
 	}
 	if p.buf.Len() > 0 {
-		p.waiter = t
+		p.writers.Add(t)
 		return NotReady[struct{}](), nil
 	}
 	return Ready(struct{}{}), nil
@@ -141,20 +156,55 @@ func (p *pipe) flush(t *Task) (Async[struct{}], error) {
 // byte, then gives the reader io.EOF.
 func (w *PipeWriter) Shutdown(t *Task) (Async[struct{}], error) {
 	p := w.p
+	var wake Wakeups
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	r, err := p.shutdown(t, &wake)
+	p.mu.Unlock()
+	wake.Notify()
+	return r, err
+}
+
+func (p *pipe) shutdown(t *Task, wake *Wakeups) (Async[struct{}], error) {
 	if p.state == pipeClosed {
 		return Ready(struct{}{}), nil
 	}
-	if p.state == pipeOpen && p.err == nil {
+	if p.state == pipeOpen && p.werr == nil {
 		p.state = pipeShuttingDown
 	}
 	if r, err := p.flush(t); err != nil || !r.Ready {
 		return r, err
 	}
-	p.state = pipeClosed
-	p.readable.Broadcast()
+	p.closeWrite(io.EOF, wake)
 	return Ready(struct{}{}), nil
+}
+
+// closeWrite ends the writer: the reader gets err once it took every byte.
+func (p *pipe) closeWrite(err error, wake *Wakeups) {
+	p.state = pipeClosed
+	p.rerr = err
+	p.readers.TakeInto(wake)
+	p.writers.TakeInto(wake)
+}
+
+// CloseWithError ends the writer at once, without waiting for the reader:
+// the reader takes the bytes already written, then gets err (io.EOF if
+// err is nil), like a peer that hangs up. Writes after it fail with
+// [ErrShutdown]; every task waiting on either half is notified. A pipe
+// whose writer has already ended keeps its first end, as with
+// io.PipeWriter. CloseWithError always returns nil.
+func (w *PipeWriter) CloseWithError(err error) error {
+	if err == nil {
+		err = io.EOF
+	}
+	p := w.p
+	var wake Wakeups
+	p.mu.Lock()
+	if p.state != pipeClosed && p.werr == nil {
+		p.closeWrite(err, &wake)
+	}
+	p.mu.Unlock()
+	wake.Notify()
+	return nil
 }
 
 // Buffered returns how many written bytes the reader has not taken yet.
@@ -164,53 +214,61 @@ func (w *PipeWriter) Buffered() int {
 	return w.p.buf.Len()
 }
 
-// Read blocks until bytes are available, the writer has shut down (io.EOF
-// once every byte was read), or the reader is closed (io.ErrClosedPipe).
-func (r *PipeReader) Read(b []byte) (int, error) {
+// PollRead takes up to len(b) bytes from the pipe's buffer. When it is
+// empty it answers NotReady (t waits) while the writer is open, and after
+// the writer's end the end's error: io.EOF after Shutdown, or the error
+// given to [PipeWriter.CloseWithError]. After Close it fails with
+// io.ErrClosedPipe.
+func (r *PipeReader) PollRead(t *Task, b []byte) (Async[int], error) {
 	p := r.p
+	var wake Wakeups
 	p.mu.Lock()
-	for {
-		switch {
-		case p.rclosed:
-			p.mu.Unlock()
-			return 0, io.ErrClosedPipe
-		case len(b) == 0:
-			p.mu.Unlock()
-			return 0, nil
-		case p.buf.Len() > 0:
-			n := p.buf.Read(b)
-			t := p.takeWaiter()
-			p.mu.Unlock()
-			t.Notify()
-			return n, nil
-		case p.state == pipeClosed:
-			p.mu.Unlock()
-			return 0, io.EOF
-		}
-		p.readable.Wait()
+	res, err := p.read(t, b, &wake)
+	p.mu.Unlock()
+	wake.Notify()
+	return res, err
+}
+
+func (p *pipe) read(t *Task, b []byte, wake *Wakeups) (Async[int], error) {
+	switch {
+	case p.rclosed:
+		return NotReady[int](), io.ErrClosedPipe
+	case len(b) == 0:
+		return Ready(0), nil
+	case p.buf.Len() > 0:
+		n := p.buf.Read(b)
+		p.writers.TakeInto(wake)
+		return Ready(n), nil
+	case p.state == pipeClosed:
+		return NotReady[int](), p.rerr
 	}
+	p.readers.Add(t)
+	return NotReady[int](), nil
+}
+
+// Read blocks until bytes are available, the writer has ended (io.EOF once
+// every byte was read, after Shutdown), or the reader is closed
+// (io.ErrClosedPipe). It is [Read] without a deadline.
+func (r *PipeReader) Read(b []byte) (int, error) {
+	return Read(context.Background(), r, b)
 }
 
 // Close closes the reader: a blocked Read returns, and the writer fails
-// with io.ErrClosedPipe (its waiting task is notified). Bytes not yet read
-// are dropped. Close is safe to call more than once.
+// with io.ErrClosedPipe unless it had ended and the reader had taken every
+// byte. Bytes not yet read are dropped. Every task waiting on either half
+// is notified. Close is safe to call more than once.
 func (r *PipeReader) Close() error {
 	p := r.p
+	var wake Wakeups
 	p.mu.Lock()
 	p.rclosed = true
-	if p.err == nil && p.state != pipeClosed {
-		p.err = io.ErrClosedPipe
+	if p.werr == nil && (p.state != pipeClosed || p.buf.Len() > 0) {
+		p.werr = io.ErrClosedPipe
 	}
 	p.buf.Discard(p.buf.Len())
-	t := p.takeWaiter()
-	p.readable.Broadcast()
+	p.writers.TakeInto(&wake)
+	p.readers.TakeInto(&wake)
 	p.mu.Unlock()
-	t.Notify()
+	wake.Notify()
 	return nil
-}
-
-func (p *pipe) takeWaiter() *Task {
-	t := p.waiter
-	p.waiter = nil
-	return t
 }

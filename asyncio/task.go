@@ -1,13 +1,15 @@
 package asyncio
 
 // Task is what a poll that answers [NotReady] arranges to notify: the
-// handle of whoever will poll again. A writer keeps the latest Task it was
-// given and notifies it when it can make progress.
+// handle of whoever will poll again. A writer or reader keeps every Task
+// that is waiting on it (see [WaitSet]) and notifies each when it can make
+// progress; an [Executor] hands its tasks to the polls it runs.
 //
 // A Task is safe for use by multiple goroutines. The nil *Task is valid
 // and its Notify does nothing.
 type Task struct {
 	notify func()
+	job    *job // the executor's task this is, when spawned on an Executor
 }
 
 // NewTask returns a Task whose Notify calls notify. notify may be called
@@ -21,7 +23,11 @@ func NewTask(notify func()) *Task { return &Task{notify: notify} }
 // number of times, at any time, from any goroutine. A spurious Notify is
 // harmless: the next poll answers NotReady again and re-registers.
 func (t *Task) Notify() {
-	if t != nil && t.notify != nil {
+	switch {
+	case t == nil:
+	case t.job != nil:
+		t.job.wake()
+	case t.notify != nil:
 		t.notify()
 	}
 }

@@ -48,7 +48,7 @@ var (
 
 func newConn(capacity int) *conn {
 	w, r := asyncio.Pipe(capacity)
-	return &conn{w: w.(*asyncio.PipeWriter), r: r, closed: make(chan struct{})}
+	return &conn{w: w, r: r, closed: make(chan struct{})}
 }
 
 func (c *conn) Write(p []byte) (int, error) { return asyncio.TryWrite(c, p) }

@@ -1,8 +1,10 @@
-// Package asynciotest is the conformance kit for [asyncio.AsyncWriter]
-// implementations, the twin of golang.org/x/net/nettest's TestConn: give
-// [TestWriter] a constructor for a writer over a peer the kit can drive,
-// and it runs every rule of the contract that can be checked from outside
-// as a named subtest.
+// Package asynciotest holds the conformance kits for [asyncio.AsyncWriter]
+// and [asyncio.AsyncReader] implementations, twins of
+// golang.org/x/net/nettest's TestConn. Give [TestWriter] a constructor for
+// a writer over a [Peer] the kit can drive, or [TestReader] one for a
+// reader fed by a [Source], and it runs every rule of the contract that can
+// be checked from outside as a named subtest, under the rule's letter and
+// number (A1_..., K1_...), so that a failure names the rule it breaks.
 package asynciotest
 
 import (
@@ -38,17 +40,23 @@ type Peer interface {
 // progress. The kit calls MakeWriter once per subtest, from that subtest.
 type MakeWriter func() (w asyncio.AsyncWriter, peer Peer, stop func(), err error)
 
-// Timeout bounds every wait in the kit: a writer that has not made the
-// progress a rule requires by then fails the rule.
+// Timeout bounds every wait in the kit: a writer or reader that has not
+// made the progress a rule requires by then fails the rule.
 const Timeout = 30 * time.Second
+
+// waitLimit is the bound the kit uses: Timeout, shortened by the kit's own
+// tests where a rule is meant to fail by waiting in vain.
+var waitLimit = Timeout
 
 // fillLimit bounds how much a writer may take from a peer that does not
 // read before it answers NotReady: past it the writer is not bounded.
 const fillLimit = 256 << 20
 
-// TestWriter runs the conformance suite against writers made by mk. Every
-// subtest is named after the rule it checks (A: tasks, B: PollWrite, C:
-// PollFlush, D: Shutdown, E: WriteBuf, S: sticky errors).
+// TestWriter runs the writers' conformance suite against writers made by
+// mk. Every subtest is named after the rule it checks (A: tasks, B:
+// PollWrite, C: PollFlush, D: Shutdown, E: WriteBuf, S: sticky errors).
+// Several rules have goroutines wait on one writer at once, each with a
+// task of its own: every one must be notified.
 func TestWriter(t *testing.T, mk MakeWriter) {
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
@@ -140,7 +148,7 @@ func (h *harness) fill(t *testing.T, task *asyncio.Task) {
 // task between notifications.
 func (h *harness) writeAll(t *testing.T, n int64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	sizes := []int{1, 700, 4096, 13, 65536, 100000, 0, 3}
 	for end, i := h.sent+n, 0; h.sent < end; i++ {
@@ -165,7 +173,14 @@ type reader struct {
 }
 
 // startReader starts reading the peer with reads of at most size bytes.
-func (h *harness) startReader(size int) *reader {
+func (h *harness) startReader(size int) *reader { return h.read(size, true) }
+
+// startCounter starts reading the peer like startReader, but only counts
+// the bytes: for rules where several goroutines write at once, so that the
+// stream is no longer the pattern.
+func (h *harness) startCounter(size int) *reader { return h.read(size, false) }
+
+func (h *harness) read(size int, check bool) *reader {
 	rd := &reader{more: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
 		defer close(rd.done)
@@ -173,7 +188,7 @@ func (h *harness) startReader(size int) *reader {
 		for {
 			n, err := h.peer.Read(buf)
 			rd.mu.Lock()
-			if n > 0 && rd.bad == "" {
+			if n > 0 && check && rd.bad == "" {
 				want := pattern(rd.got, n)
 				for i := range n {
 					if buf[i] != want[i] {
@@ -202,7 +217,7 @@ func (h *harness) startReader(size int) *reader {
 // waitFor waits until the reader has received n bytes.
 func (rd *reader) waitFor(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.NewTimer(Timeout)
+	deadline := time.NewTimer(waitLimit)
 	defer deadline.Stop()
 	for {
 		rd.mu.Lock()
@@ -223,7 +238,7 @@ func (rd *reader) waitFor(t *testing.T, n int64) {
 		select {
 		case <-rd.more:
 		case <-deadline.C:
-			t.Fatalf("peer received %d of %d accepted bytes within %v", got, n, Timeout)
+			t.Fatalf("peer received %d of %d accepted bytes within %v", got, n, waitLimit)
 		}
 	}
 }
@@ -234,8 +249,8 @@ func (rd *reader) waitEOF(t *testing.T, n int64) {
 	t.Helper()
 	select {
 	case <-rd.done:
-	case <-time.After(Timeout):
-		t.Fatalf("peer saw no end of stream within %v", Timeout)
+	case <-time.After(waitLimit):
+		t.Fatalf("peer saw no end of stream within %v", waitLimit)
 	}
 	if rd.bad != "" {
 		t.Fatal(rd.bad)
@@ -269,8 +284,8 @@ func (p *probe) wait(t *testing.T, why string) {
 	t.Helper()
 	select {
 	case <-p.woken:
-	case <-time.After(Timeout):
-		t.Fatalf("task not notified within %v: %s", Timeout, why)
+	case <-time.After(waitLimit):
+		t.Fatalf("task not notified within %v: %s", waitLimit, why)
 	}
 }
 

@@ -3,6 +3,7 @@ package asynciotest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -12,12 +13,14 @@ import (
 
 var rules = []rule{
 	{"A1_NotReadyRegistersTask", a1NotReadyRegistersTask},
-	{"A2_LaterTaskIsNotified", a2LaterTaskIsNotified},
+	{"A2_LatestAndEarlierTasksAreNotified", a2LatestAndEarlierTasksAreNotified},
 	{"A3_NoSelfNotifyBusyLoop", a3NoSelfNotifyBusyLoop},
 	{"A4_SpuriousPollsAndNotifiesAreHarmless", a4SpuriousPollsAndNotifies},
 	{"A5_NotifyAfterCompletionIsNoop", a5NotifyAfterCompletion},
 	{"A6_WouldBlockIsNotReadyNeverError", a6WouldBlockIsNotReady},
 	{"A7_NoLostWakeupUnderConcurrentNotify", a7NoLostWakeup},
+	{"A8_EveryWaitingTaskIsNotified", a8EveryWaitingTaskIsNotified},
+	{"A9_NilTaskPollUnregistersNobody", a9NilTaskPollUnregistersNobody},
 	{"B1_ReadyTakesExactlyThePrefix", b1ReadyTakesPrefix},
 	{"B2_NotReadyTakesNothing", b2NotReadyTakesNothing},
 	{"B3_EmptyWriteWhenFullIsReady0", b3EmptyWriteWhenFull},
@@ -46,14 +49,21 @@ func a1NotReadyRegistersTask(t *testing.T, h *harness) {
 	rd.waitFor(t, h.sent)
 }
 
-func a2LaterTaskIsNotified(t *testing.T, h *harness) {
+// a2LatestAndEarlierTasksAreNotified: a second task that polls a full
+// writer does not take the first one's place; both are notified.
+func a2LatestAndEarlierTasksAreNotified(t *testing.T, h *harness) {
 	first, later := newProbe(), newProbe()
-	h.fill(t, first.task)
-	if r, err := h.pollWrite(t, later.task, 1); err != nil || r.Ready {
-		t.Fatalf("second PollWrite on a full writer = %+v, %v; want NotReady", r, err)
-	}
+	h.untilNotReady(t, func() bool {
+		h.fill(t, first.task)
+		r, err := h.pollWrite(t, later.task, 1)
+		if err != nil {
+			t.Fatalf("second PollWrite on a full writer: %v", err)
+		}
+		return !r.Ready
+	})
 	h.startReader(64 << 10)
-	later.wait(t, "the task of the latest NotReady poll must be the one notified")
+	later.wait(t, "the task of the latest NotReady poll is notified")
+	first.wait(t, "an earlier task that still waits is notified too, not replaced by the later one")
 }
 
 func a3NoSelfNotifyBusyLoop(t *testing.T, h *harness) {
@@ -172,6 +182,135 @@ func a7NoLostWakeup(t *testing.T, h *harness) {
 	rd.waitEOF(t, h.sent)
 }
 
+// a8EveryWaitingTaskIsNotified: goroutines that each BlockOn a PollWrite
+// of one full writer, each with a task of its own, all complete once the
+// peer reads; none hangs because another goroutine polled after it.
+func a8EveryWaitingTaskIsNotified(t *testing.T, h *harness) {
+	const goroutines = 8
+	h.fill(t, nil)
+	ctx := ctxTimeout(t)
+	var (
+		mu    sync.Mutex
+		tasks = make(map[*asyncio.Task]int)
+		taken int64
+	)
+	waiting := make(chan struct{}, goroutines)
+	errs := make(chan error, goroutines)
+	for i := range goroutines {
+		chunk := make([]byte, 64<<10)
+		for j := range chunk {
+			chunk[j] = byte(i)
+		}
+		go func() {
+			waited := false
+			_, err := asyncio.BlockOn(ctx, func(task *asyncio.Task) (asyncio.Async[int], error) {
+				// Write until this goroutine has had to wait once, so that
+				// all of them wait on the full writer at the same time;
+				// then until its write is taken.
+				for n := 0; n < fillLimit; {
+					r, err := h.w.PollWrite(task, chunk)
+					if err != nil {
+						return r, err
+					}
+					if r.Ready && r.Value == 0 {
+						return r, errors.New("PollWrite of a non-empty chunk answered Ready(0)")
+					}
+					if r.Ready {
+						mu.Lock()
+						taken += int64(r.Value)
+						mu.Unlock()
+					}
+					switch {
+					case r.Ready && waited:
+						return r, nil
+					case r.Ready:
+						n += r.Value
+					case task == nil:
+						return r, nil // BlockOn polls again with its own task
+					default:
+						if !waited {
+							waited = true
+							mu.Lock()
+							tasks[task]++
+							mu.Unlock()
+							waiting <- struct{}{}
+						}
+						return r, nil
+					}
+				}
+				return asyncio.Async[int]{}, fmt.Errorf("writer took %d bytes from a peer that does not read without answering NotReady: it is not bounded", fillLimit)
+			})
+			errs <- err
+		}()
+	}
+	// A goroutine completes only after it waited, so it may complete
+	// before the others wait if the writer's sink takes more meanwhile.
+	completed := 0
+	for waited := 0; waited < goroutines; {
+		select {
+		case <-waiting:
+			waited++
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("%d of %d goroutines waited on the full writer; then: %v", waited, goroutines, err)
+			}
+			completed++
+		}
+	}
+	mu.Lock()
+	distinct := len(tasks)
+	mu.Unlock()
+	if completed == 0 && distinct != goroutines {
+		// All of them wait at once, each in a BlockOn of its own.
+		t.Fatalf("%d goroutines waited at once with %d distinct tasks; want one each", goroutines, distinct)
+	}
+	rd := h.startCounter(64 << 10)
+	for ; completed < goroutines; completed++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("%d of %d goroutines waiting on the writer completed; then: %v (a waiting task was never notified)", completed, goroutines, err)
+		}
+	}
+	if err := asyncio.Flush(ctx, h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	mu.Lock()
+	h.sent += taken
+	mu.Unlock()
+	rd.waitFor(t, h.sent)
+}
+
+// a9NilTaskPollUnregistersNobody: a Write (a poll without a task) from
+// another goroutine does not cost a waiting task its notification.
+func a9NilTaskPollUnregistersNobody(t *testing.T, h *harness) {
+	p := newProbe()
+	h.fill(t, p.task)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 3 {
+			n, err := h.w.Write(pattern(h.sent, 64<<10))
+			h.sent += int64(n)
+			if err != nil && !errors.Is(err, asyncio.ErrWouldBlock) {
+				t.Errorf("Write on a full writer = %d, %v; want ErrWouldBlock", n, err)
+				return
+			}
+		}
+		if _, err := h.w.PollFlush(nil); err != nil {
+			t.Errorf("PollFlush(nil) on a full writer: %v", err)
+		}
+	}()
+	<-done
+	if t.Failed() {
+		return
+	}
+	rd := h.startReader(64 << 10)
+	p.wait(t, "a task that waited before a Write from another goroutine is still notified")
+	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	rd.waitFor(t, h.sent)
+}
+
 func b1ReadyTakesPrefix(t *testing.T, h *harness) {
 	rd := h.startReader(3000)
 	p := newProbe()
@@ -195,18 +334,24 @@ func b1ReadyTakesPrefix(t *testing.T, h *harness) {
 	rd.waitFor(t, h.sent)
 }
 
+// b2NotReadyTakesNothing: polls that answer NotReady offer the next
+// pattern bytes; had the writer taken any, the stream would hold them
+// twice, since the writes after repeat them.
 func b2NotReadyTakesNothing(t *testing.T, h *harness) {
 	p := newProbe()
-	h.fill(t, p.task)
-	for _, n := range []int{1, 100, 64 << 10} {
-		r, err := h.w.PollWrite(p.task, poison(h.sent, n))
-		if err != nil {
-			t.Fatalf("PollWrite: %v", err)
+	h.untilNotReady(t, func() bool {
+		h.fill(t, p.task)
+		for _, n := range []int{1, 100, 64 << 10} {
+			r, err := h.pollWrite(t, p.task, n)
+			if err != nil {
+				t.Fatalf("PollWrite: %v", err)
+			}
+			if r.Ready {
+				return false
+			}
 		}
-		if r.Ready {
-			t.Skip("the writer's sink took more bytes meanwhile; NotReady could not be reached again")
-		}
-	}
+		return true
+	})
 	rd := h.startReader(64 << 10)
 	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
 		t.Fatalf("Flush: %v", err)
@@ -470,18 +615,22 @@ func e2WriteBufAdvances(t *testing.T, h *harness) {
 
 func e3WriteBufNotReady(t *testing.T, h *harness) {
 	p := newProbe()
-	h.fill(t, p.task)
-	b := asyncio.NewBytesBuf(poison(h.sent, 10), poison(h.sent+10, 5000))
-	r, err := asyncio.WriteBuf(p.task, h.w, b)
-	if err != nil {
-		t.Fatalf("WriteBuf on a full writer: %v", err)
-	}
-	if r.Ready {
-		t.Skip("the writer's sink took more bytes meanwhile; NotReady could not be reached again")
-	}
-	if b.Remaining() != 5010 {
-		t.Fatalf("WriteBuf NotReady left Remaining %d, want 5010", b.Remaining())
-	}
+	h.untilNotReady(t, func() bool {
+		h.fill(t, p.task)
+		b := asyncio.NewBytesBuf(pattern(h.sent, 10), pattern(h.sent+10, 5000))
+		r, err := asyncio.WriteBuf(p.task, h.w, b)
+		switch {
+		case err != nil:
+			t.Fatalf("WriteBuf on a full writer: %v", err)
+		case !r.Ready && b.Remaining() != 5010:
+			t.Fatalf("WriteBuf NotReady left Remaining %d, want 5010", b.Remaining())
+		case r.Ready && (r.Value <= 0 || r.Value != 5010-b.Remaining()):
+			t.Fatalf("WriteBuf of 5010 bytes = Ready(%d) and advanced the Buf by %d", r.Value, 5010-b.Remaining())
+		case r.Ready:
+			h.sent += int64(r.Value)
+		}
+		return !r.Ready
+	})
 	rd := h.startReader(64 << 10)
 	p.wait(t, "WriteBuf NotReady registers the task")
 	if err := asyncio.Flush(ctxTimeout(t), h.w); err != nil {
@@ -505,8 +654,26 @@ func s1ErrorsAreSticky(t *testing.T, h *harness) {
 	}
 }
 
+// refills bounds how often a rule refills a writer whose sink took more
+// bytes meanwhile (a socket's buffers grow) before it gives up on reaching
+// NotReady again.
+const refills = 100
+
+// untilNotReady runs try, which refills the writer and polls it, until try
+// reports that the writer answered NotReady; it fails the rule if that never
+// happens within refills attempts.
+func (h *harness) untilNotReady(t *testing.T, try func() bool) {
+	t.Helper()
+	for range refills {
+		if try() {
+			return
+		}
+	}
+	t.Fatalf("the writer took more bytes after each of %d refills from a peer that does not read: NotReady was never reached again", refills)
+}
+
 func ctxTimeout(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	t.Cleanup(cancel)
 	return ctx
 }
