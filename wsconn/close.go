@@ -356,29 +356,48 @@ func (c *Conn) doomedErr() error {
 }
 
 // readFailed ends the connection after a read error err, which every
-// later read returns.
+// later read returns. At the end of the stream without a close frame the
+// peer may still read: what was written goes out first, then the end of
+// the stream, as in a closing handshake without the close frames. Any
+// other error closes the connection at once.
 func (c *Conn) readFailed(err error) error {
 	c.mu.Lock()
+	eof := false
 	switch {
 	case c.timedOut:
 		err = c.closeTimeoutErr()
 	case c.state == stateClosed && c.endErr != nil:
 		err = c.endErr
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		err = errConnEOF
+		err, eof = errConnEOF, true
 	case errors.Is(err, net.ErrClosed) && c.state == stateClosed:
 		err = net.ErrClosed
 	default:
 		err = fmt.Errorf("wsconn: read: %w", err)
 	}
-	closeNow := c.closedLocked(err)
 	var wake asyncio.Wakeups
+	closeNow := false
+	if eof && c.state != stateClosed {
+		if c.endErr == nil {
+			c.endErr = err
+		}
+		c.doomed.Store(true)
+		if c.state < stateEnding {
+			c.out.WakeAll(&wake)
+			c.state = stateEnding
+		}
+	} else {
+		closeNow = c.closedLocked(err)
+	}
 	c.shutWait.TakeInto(&wake)
 	c.mu.Unlock()
 	c.rd.err = err
 	wake.Notify()
-	if closeNow {
+	switch {
+	case closeNow:
 		c.closeSocket()
+	case eof:
+		c.endLater(c.rd.self)
 	}
 	return err
 }

@@ -71,7 +71,7 @@ func TestConnIdleHoldsNoReadBuffer(t *testing.T) {
 				// the read to give its buffer back.
 				deadline := time.Now().Add(10 * time.Second)
 				for i, p := range pairs {
-					for p.s.rd.buf != nil {
+					for p.s.rd.holding.Load() {
 						if time.Now().After(deadline) {
 							t.Fatalf("round %d: idle Conn %d holds a read buffer", round, i)
 						}

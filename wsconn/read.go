@@ -30,7 +30,8 @@ type reader struct {
 	nwait atomic.Int32 // tasks in the Conn's rwait
 	nhold atomic.Int32 // tasks in the Conn's hwait
 
-	buf  *[]byte // the read buffer while bytes are pending, else nil
+	buf     *[]byte     // the read buffer while bytes are pending, else nil
+	holding atomic.Bool // buf != nil, for observers other than the reader
 	r, w int     // (*buf)[r:w] is not parsed yet
 	msg  *[]byte // a message too large for buf, as it arrives, else nil
 	n    int     // bytes of msg
@@ -97,31 +98,38 @@ func (c *Conn) PollReadMessage(t *asyncio.Task) (asyncio.Async[Message], error) 
 // ReadMessage waits for the next message from the peer, as
 // [Conn.PollReadMessage] reads it, parking the calling goroutine. Pending
 // writes are flushed before it waits. ctx bounds the wait; when it ends,
-// the read returns ctx's cause and the connection stays usable.
+// the read returns ctx's cause and the connection stays usable. When the
+// read ends the connection (the peer's close, bad input), the closing
+// handshake is over, at most CloseTimeout later, when it returns.
 func (c *Conn) ReadMessage(ctx context.Context) (Message, error) {
-	if err := context.Cause(ctx); err != nil {
+	if _, err := asyncio.BlockOn(ctx, c.pollHold); err != nil {
 		return Message{}, err
 	}
 	stop := c.watchRead(ctx)
-	m, err := asyncio.BlockOn(ctx, c.pollReadSelf)
-	if stop != nil && stop() && err != nil && c.rd.err == nil && ctx.Err() != nil {
-		return Message{}, context.Cause(ctx)
+	m, err := asyncio.BlockOn(ctx, c.pollHeldSelf)
+	if stop != nil && stop() && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = context.Cause(ctx)
 	}
-	if err != nil {
+	c.releaseRead()
+	if err != nil && !errors.Is(err, context.Cause(ctx)) {
 		c.finishClosing()
 	}
 	return m, err
 }
 
-// pollReadSelf is the poll of a blocking read: it holds the read side
-// while it waits for bytes in the calling goroutine, and answers NotReady
-// only for what a task must wait for (the read side held by another
-// reader, a pong that the connection cannot take yet).
-func (c *Conn) pollReadSelf(t *asyncio.Task) (asyncio.Async[Message], error) {
+// pollHold takes the read side.
+func (c *Conn) pollHold(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	if !c.holdRead(t) {
-		return asyncio.NotReady[Message](), nil
+		return asyncio.NotReady[struct{}](), nil
 	}
-	defer c.releaseRead()
+	return asyncio.Ready(struct{}{}), nil
+}
+
+// pollHeldSelf is the poll of a blocking read, with the read side held:
+// it waits for bytes in the calling goroutine itself, and answers
+// NotReady only for what a task must wait for (a pong that the connection
+// cannot take yet).
+func (c *Conn) pollHeldSelf(t *asyncio.Task) (asyncio.Async[Message], error) {
 	for {
 		m, ready, err := c.readHeld(t, true)
 		switch {
@@ -337,6 +345,7 @@ func (c *Conn) idle() {
 	if rd.buf != nil && rd.r == rd.w && !rd.kept {
 		pool.Put(rd.buf)
 		rd.buf, rd.r, rd.w = nil, 0, 0
+		rd.holding.Store(false)
 	}
 }
 
@@ -348,6 +357,7 @@ func (c *Conn) fill(self bool) error {
 	if rd.buf == nil {
 		rd.buf = pool.Get(readBufferSize)
 		rd.r, rd.w = 0, 0
+		rd.holding.Store(true)
 	} else if rd.r > 0 {
 		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
 		rd.r = 0

@@ -276,13 +276,13 @@ func TestConnSecondReaderWaitsForFirst(t *testing.T) {
 		if n := c.rd.nhold.Load(); n != 1 {
 			t.Fatalf("%d readers wait for the read side, want 1", n)
 		}
-		go func() {
-			b.Write(connRawFrame(true, ws.OpBinary, 0, true, []byte("one")))
-			b.Write(connRawFrame(true, ws.OpBinary, 0, true, []byte("two")))
-		}()
+		// A message is valid until the next read: the second message comes
+		// once the first reader has taken its copy.
+		go b.Write(connRawFrame(true, ws.OpBinary, 0, true, []byte("one")))
 		if r := <-first; r.err != nil || r.p != "one" {
 			t.Fatalf("first read = %q, %v; want \"one\"", r.p, r.err)
 		}
+		go b.Write(connRawFrame(true, ws.OpBinary, 0, true, []byte("two")))
 		if r := <-second; r.err != nil || r.p != "two" {
 			t.Fatalf("second read = %q, %v; want \"two\" (was it woken when the first ended?)", r.p, r.err)
 		}

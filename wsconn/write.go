@@ -157,10 +157,12 @@ func (c *Conn) writableLocked(op byte, owner *MessageWriter) error {
 // with [ErrMessageInProgress]; control frames still go between its
 // fragments.
 //
-// A MessageWriter is not safe for concurrent use.
+// A MessageWriter is safe for use by multiple goroutines, which write
+// its fragments in the order their writes are taken.
 type MessageWriter struct {
-	c       *Conn
-	typ     MessageType
+	c   *Conn
+	typ MessageType
+	// Guarded by c.mu.
 	started bool // a fragment is out: the next ones are continuations
 	closing bool // Shutdown began
 	final   bool // the final fragment is queued
@@ -187,6 +189,16 @@ func (m *MessageWriter) Write(p []byte) (int, error) { return asyncio.TryWrite(m
 // now, or all of it when nothing is pending. It answers Ready(n), or
 // NotReady when the buffer is full.
 func (m *MessageWriter) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
+	var wake asyncio.Wakeups
+	c := m.c
+	c.mu.Lock()
+	r, err := m.writeLocked(t, p, &wake)
+	c.mu.Unlock()
+	wake.Notify()
+	return r, err
+}
+
+func (m *MessageWriter) writeLocked(t *asyncio.Task, p []byte, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
 	switch {
 	case m.err != nil:
 		return asyncio.NotReady[int](), m.err
@@ -199,7 +211,7 @@ func (m *MessageWriter) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int]
 	if avail := m.c.out.Available() - frame.MaxHeader; avail > 0 && n > avail {
 		n = avail
 	}
-	r, err := m.frame(t, false, p[:n])
+	r, err := m.frameLocked(t, false, p[:n], wake)
 	if err != nil {
 		m.err = err
 		return r, err
@@ -210,7 +222,7 @@ func (m *MessageWriter) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int]
 	return r, nil
 }
 
-func (m *MessageWriter) frame(t *asyncio.Task, fin bool, p []byte) (asyncio.Async[int], error) {
+func (m *MessageWriter) frameLocked(t *asyncio.Task, fin bool, p []byte, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
 	op := byte(m.typ)
 	if m.started {
 		op = frame.OpContinuation
@@ -220,19 +232,17 @@ func (m *MessageWriter) frame(t *asyncio.Task, fin bool, p []byte) (asyncio.Asyn
 	if len(p) > 0 {
 		body = one[:]
 	}
-	var wake asyncio.Wakeups
-	m.c.mu.Lock()
-	r, err := m.c.frameLocked(t, fin, op, body, m, &wake)
-	m.c.mu.Unlock()
-	wake.Notify()
-	return r, err
+	return m.c.frameLocked(t, fin, op, body, m, wake)
 }
 
 // PollFlush answers Ready when every fragment written has reached the
 // connection.
 func (m *MessageWriter) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-	if m.err != nil {
-		return asyncio.NotReady[struct{}](), m.err
+	m.c.mu.Lock()
+	err := m.err
+	m.c.mu.Unlock()
+	if err != nil {
+		return asyncio.NotReady[struct{}](), err
 	}
 	return m.c.PollFlush(t)
 }
@@ -242,25 +252,35 @@ func (m *MessageWriter) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], err
 // a NotReady Shutdown resumes when called again, and after Ready it
 // answers Ready at once. It does not close the connection.
 func (m *MessageWriter) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	var wake asyncio.Wakeups
+	c := m.c
+	c.mu.Lock()
 	switch {
 	case m.done:
+		c.mu.Unlock()
 		return asyncio.Ready(struct{}{}), nil
 	case m.err != nil:
+		c.mu.Unlock()
 		return asyncio.NotReady[struct{}](), m.err
 	}
 	m.closing = true
 	if !m.final {
-		r, err := m.frame(t, true, nil)
+		r, err := m.frameLocked(t, true, nil, &wake)
 		if err != nil {
 			m.err = err
-			return asyncio.NotReady[struct{}](), err
 		}
-		if !r.Ready {
-			return asyncio.NotReady[struct{}](), nil
+		if err != nil || !r.Ready {
+			c.mu.Unlock()
+			wake.Notify()
+			return asyncio.NotReady[struct{}](), err
 		}
 		m.final = true
 	}
-	r, err := m.c.PollFlush(t)
+	c.mu.Unlock()
+	wake.Notify()
+	r, err := c.PollFlush(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
 		m.err = err
 		return r, err
