@@ -196,7 +196,8 @@ func negotiationHeader(protocol string, exts []Extension, extra http.Header) (ht
 // accepted extensions and extra header fields, and flushes the answer so
 // that the stream is open both ways. The request's body is then the
 // client's bytes and w takes the server's. Extra fields are checked as by
-// [AppendResponse]; on an error nothing is written.
+// [AppendResponse]: when they or the choices are invalid, nothing is
+// written. The error of the flush is returned too.
 func WriteConnectResponse(w http.ResponseWriter, protocol string, exts []Extension, extra http.Header) error {
 	neg, err := negotiationHeader(protocol, exts, extra)
 	if err != nil {
