@@ -239,10 +239,10 @@ func TestDialBytesPastTheAnswer(t *testing.T) {
 	}
 	defer c.Close()
 	for _, want := range []struct {
-		op ws.OpCode
+		op MessageType
 		p  string
-	}{{ws.OpText, "first"}, {ws.OpBinary, "second"}} {
-		op, p, err := c.ReadMessage(context.Background())
+	}{{Text, "first"}, {Binary, "second"}} {
+		op, p, err := readMessage(context.Background(), c)
 		if err != nil || op != want.op || string(p) != want.p {
 			t.Fatalf("ReadMessage = %v %q, %v; want %v %q", op, p, err, want.op, want.p)
 		}
@@ -306,11 +306,11 @@ func hsEcho(t *testing.T, c *Conn, msg string) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
-		return c.PollWriteMessage(t, ws.OpText, []byte(msg))
+		return c.PollWriteMessage(t, Text, []byte(msg))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if op, p, err := c.ReadMessage(ctx); err != nil || op != ws.OpText || string(p) != msg {
+	if op, p, err := readMessage(ctx, c); err != nil || op != Text || string(p) != msg {
 		t.Fatalf("echo %v %q, %v; want text %q", op, p, err, msg)
 	}
 }

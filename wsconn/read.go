@@ -32,11 +32,11 @@ type reader struct {
 
 	buf     *[]byte     // the read buffer while bytes are pending, else nil
 	holding atomic.Bool // buf != nil, for observers other than the reader
-	r, w int     // (*buf)[r:w] is not parsed yet
-	msg  *[]byte // a message too large for buf, as it arrives, else nil
-	n    int     // bytes of msg
-	kept bool    // the message last returned aliases buf or msg
-	pre  []byte  // bytes read past the opening handshake, read first
+	r, w    int         // (*buf)[r:w] is not parsed yet
+	msg     *[]byte     // a message too large for buf, as it arrives, else nil
+	n       int         // bytes of msg
+	kept    bool        // the message last returned aliases buf or msg
+	pre     []byte      // bytes read past the opening handshake, read first
 
 	op     byte // type of the message in progress; 0 between messages
 	frame  bool // a data frame's header was taken and remain counts its payload
