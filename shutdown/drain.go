@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 // Report is what a [Group]'s drain did to the connections it found.
@@ -22,8 +20,9 @@ type Report struct {
 	// running at the deadline, or it failed.
 	Forced int
 
-	// Undelivered is the bytes the forced connections' writers still
-	// held, as far as they report them (see [UndeliveredError].Bytes).
+	// Undelivered is the bytes the forced connections' writers accepted
+	// that their peers will not get, as far as they report them (see
+	// [UndeliveredError].Bytes, [UndeliveredReporter]).
 	Undelivered int64
 
 	// Errors holds an [*UndeliveredError] per forced connection, and the
@@ -39,7 +38,7 @@ func (r Report) String() string {
 
 // Drain shuts the group down. It works by first stopping admission
 // ([ErrDraining]), then starting the shutdown of every connection with
-// close code 1001 (going away), in which each writer flushes what it
+// [CodeGoingAway], in which each writer flushes what it
 // accepted and then sends its close frame, and then waiting for each
 // shutdown to complete (the writer is then closed) and each handler to
 // call [Member.Done]. When ctx ends first, Drain closes hard every
@@ -124,7 +123,7 @@ func (g *Group) startDrainLocked() {
 			continue // its handler's Done is ending it
 		}
 		m.inDrain = true
-		g.beginCloseLocked(m, ErrDraining, ws.StatusGoingAway)
+		g.beginCloseLocked(m, ErrDraining, CodeGoingAway)
 	}
 	g.checkDrainedLocked()
 }

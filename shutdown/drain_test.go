@@ -20,8 +20,9 @@ import (
 
 // Drain of 100 connections, 10 of whose peers never read: 90 shut down
 // cleanly at once with their data, then close 1001 (1000 for a writer
-// without ShutdownWith); the 10 are closed hard at the deadline with
-// their bytes counted, and OnDone fires once for each of the 100.
+// that is no CodeShutdowner); the 10 are closed hard at the deadline with
+// their bytes counted (by Undelivered, or by Buffered for a writer
+// without it), and OnDone fires once for each of the 100.
 func TestDrain100With10Stuck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, queued = 100, 100
@@ -40,9 +41,9 @@ func TestDrain100With10Stuck(t *testing.T) {
 			want := "<close 1001>"
 			switch i % 3 {
 			case 0:
-				w = wsConn{c}
+				w = codedConn{c}
 			case 1:
-				w = gorillaConn{c}
+				w, want = bufferedConn{c}, "<close 1000>"
 			default:
 				w, want = c, "<close 1000>"
 			}
@@ -267,7 +268,7 @@ func TestRegisterOnShutdown(t *testing.T) {
 		g.RegisterOnShutdown(srv, 2*time.Second)
 		for i := range 3 {
 			c := newConn(8)
-			m, err := g.Add(t.Context(), wsConn{c}, nil)
+			m, err := g.Add(t.Context(), codedConn{c}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

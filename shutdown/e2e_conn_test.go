@@ -11,9 +11,24 @@ import (
 
 	"github.com/gobwas/ws"
 
+	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
 )
+
+// codedWSConn gives a wsconn.Conn the coded close the group sends,
+// through Conn's ShutdownWith, until wsconn.Conn is a
+// shutdown.CodeShutdowner itself; every other method is Conn's own.
+type codedWSConn struct{ *wsconn.Conn }
+
+var (
+	_ shutdown.CodeShutdowner      = codedWSConn{}
+	_ shutdown.UndeliveredReporter = codedWSConn{}
+)
+
+func (c codedWSConn) ShutdownCode(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
+	return c.ShutdownWith(t, ws.StatusCode(code), reason)
+}
 
 // The same drain with the library's own wsconn.Conn: 200 connections,
 // each with 10 messages accepted into its buffer and never flushed by the
@@ -40,7 +55,7 @@ func TestEndToEndServerShutdownConn(t *testing.T) {
 			t.Errorf("upgrade: %v", err)
 			return
 		}
-		m, err := g.Add(r.Context(), c, nil)
+		m, err := g.Add(r.Context(), codedWSConn{c}, nil)
 		if err != nil {
 			t.Errorf("Add: %v", err)
 			c.Close()

@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
 )
 
@@ -18,14 +16,14 @@ import (
 // [GroupOptions].OnDone. Match them with [errors.Is].
 var (
 	// ErrLifetime means the connection reached its lifetime. It is shut
-	// down with close code 1001 (going away): the server ends it on
-	// schedule, and the client may reconnect at once.
+	// down with [CodeGoingAway]: the server ends it on schedule, and the
+	// client may reconnect at once.
 	ErrLifetime = errors.New("shutdown: connection lifetime reached")
 
 	// ErrIdle means the connection was idle for longer than allowed
-	// (no [Member.Touch]). It is shut down with close code 1008 (policy
-	// violation): the client broke the server's idle policy, which tells
-	// it apart from a server going away.
+	// (no [Member.Touch]). It is shut down with [CodePolicyViolation]:
+	// the client broke the server's idle policy, which tells it apart
+	// from a server going away.
 	ErrIdle = errors.New("shutdown: connection idle for too long")
 )
 
@@ -174,7 +172,7 @@ type Member struct {
 	// Guarded by g.mu.
 	state     memberState
 	reason    error
-	code      ws.StatusCode
+	code      int
 	text      string
 	task      *asyncio.Task // notifies the closer; set when the shutdown begins
 	polled    bool          // the group polled the writer's shutdown at least once
@@ -198,13 +196,12 @@ type Member struct {
 // is not admitted. A refused writer stays the caller's to close.
 //
 // From Add on, the group owns w's end: it shuts w down when the
-// connection expires or the group drains (with [asyncio.AsyncWriter]'s
-// Shutdown, or with a ShutdownWith(t, code, reason) method when w has
-// one, taking the close code as a github.com/gobwas/ws StatusCode or as an
-// int), and it closes w, exactly once, when w is an [io.Closer]. The
-// group calls these, and Undelivered() int64 or Buffered() int if w has
-// them, from its own goroutine while the handler may be writing: w must
-// allow that, as the writers in this module do.
+// connection expires or the group drains (with ShutdownCode if w is a
+// [CodeShutdowner], else with [asyncio.AsyncWriter]'s Shutdown), and it
+// closes w, exactly once, when w is an [io.Closer]. The group calls these,
+// and Undelivered or Buffered if w is an [UndeliveredReporter] or a
+// [BufferedReporter], from its own goroutine while the handler may be
+// writing: w must allow that, as the writers in this module do.
 //
 // The member's [Member.Context] carries ctx's values but not its
 // cancellation. Add panics if w is nil.
@@ -237,7 +234,7 @@ func (g *Group) Add(ctx context.Context, w asyncio.AsyncWriter, o *MemberOptions
 	m.ctx, m.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	g.members[m.id] = m
 	if lifetime > 0 {
-		m.lifeTimer = time.AfterFunc(lifetime, func() { m.expire(ErrLifetime, ws.StatusGoingAway) })
+		m.lifeTimer = time.AfterFunc(lifetime, func() { m.expire(ErrLifetime, CodeGoingAway) })
 	}
 	if idle > 0 {
 		m.touched.Store(int64(time.Since(g.epoch)))
@@ -328,12 +325,12 @@ func (m *Member) checkIdle() {
 		return
 	}
 	g.mu.Unlock()
-	m.expire(ErrIdle, ws.StatusPolicyViolation)
+	m.expire(ErrIdle, CodePolicyViolation)
 }
 
 // expire starts the shutdown of a live member for reason, bounded by
 // CloseTimeout.
-func (m *Member) expire(reason error, code ws.StatusCode) {
+func (m *Member) expire(reason error, code int) {
 	g := m.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -363,7 +360,7 @@ func closeText(reason error) string {
 }
 
 // beginCloseLocked starts the group's shutdown of a live member.
-func (g *Group) beginCloseLocked(m *Member, reason error, code ws.StatusCode) {
+func (g *Group) beginCloseLocked(m *Member, reason error, code int) {
 	if m.state != stateLive {
 		return
 	}
@@ -449,7 +446,7 @@ func (g *Group) step(m *Member) {
 	// new bytes before it is counted, and one with nothing pending ends
 	// cleanly.
 	if cause == nil || !polled {
-		r, err := shutdownWith(m.task, m.w, m.code, m.text)
+		r, err := shutdownCode(m.task, m.w, m.code, m.text)
 		switch {
 		case err == nil && r.Ready:
 			g.closed(m, release(m.w), false, 0)
