@@ -23,7 +23,11 @@
 //	g.RegisterOnShutdown(srv, 5*time.Second)
 //	…
 //	srv.Shutdown(ctx)
-//	report, err := g.Wait(ctx)             // clean=…, forced=…, undelivered=…
+//	report, err := g.Wait(ctx)             // clean=…, forced=…, undelivered=…, gone=…
+//
+// The drain's [Report] counts apart the connections whose peer had
+// already left ([Report].Gone): they are not errors of the drain, and the
+// drain logs one summary line, not a line per connection.
 //
 // # What a writer may offer
 //

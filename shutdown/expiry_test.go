@@ -19,7 +19,7 @@ type ends struct {
 	ch   chan uint64 // gets each id as OnDone is called
 }
 
-func newEnds() *ends { return &ends{errs: make(map[uint64][]error), ch: make(chan uint64, 1000)} }
+func newEnds() *ends { return &ends{errs: make(map[uint64][]error), ch: make(chan uint64, 4096)} }
 
 func (e *ends) onDone(id uint64, err error) {
 	e.mu.Lock()

@@ -31,6 +31,7 @@ type conn struct {
 	closes   int
 	atClose  string // the state of the pipe when Close was first called
 	closeErr error  // what Close returns
+	fail     error  // what the shutdown fails with, once the peer left
 }
 
 // codedConn is a conn whose end carries the code it is given: a
@@ -79,6 +80,9 @@ func (c *conn) shutdown(t *asyncio.Task, code int) (asyncio.Async[struct{}], err
 	if !c.began {
 		c.began, c.code = true, code
 		c.end = fmt.Appendf(nil, "<close %d>", code)
+	}
+	if c.fail != nil {
+		return asyncio.NotReady[struct{}](), c.fail
 	}
 	for len(c.end) > 0 {
 		r, err := c.w.PollWrite(t, c.end)
@@ -136,6 +140,17 @@ func (c *conn) Close() error {
 	}
 	close(c.closed)
 	return c.closeErr
+}
+
+// leave is a peer that goes away without reading: the writer's
+// shutdown fails with err from then on, as a socket writer's does with
+// the error its socket gave. Closing the pipe's reader notifies the task
+// waiting on the writer.
+func (c *conn) leave(err error) {
+	c.mu.Lock()
+	c.fail = err
+	c.mu.Unlock()
+	c.r.Close()
 }
 
 // state returns the code sent, and how many times Close was called.
