@@ -8,8 +8,6 @@ import (
 	"net"
 	"strings"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
 )
 
@@ -20,8 +18,9 @@ import (
 // [io.Closer].
 //
 // If ctx ends first, Close closes w hard (if w is an [io.Closer]) and
-// returns an [*UndeliveredError] that says how many bytes w still held and
-// wraps ctx's cause; if w's shutdown fails, it does the same with w's
+// returns an [*UndeliveredError] that says how many bytes w accepted that
+// its peer will not get (as w reports them: see [UndeliveredReporter])
+// and wraps ctx's cause; if w's shutdown fails, it does the same with w's
 // error. Close never waits past the end of ctx, and it returns nil only
 // when the shutdown completed: every accepted byte left w, and so did the
 // end. Even when ctx is already done, Close polls w once, so a writer
@@ -53,12 +52,14 @@ func Close(ctx context.Context, w asyncio.AsyncWriter) error {
 // failed, before every byte it accepted had left. It is not changed after
 // it is returned, so it may be shared between goroutines.
 type UndeliveredError struct {
-	// Bytes is how many bytes the writer had accepted and not delivered
-	// when it was closed hard, as the writer reports them: through an
-	// Undelivered() int64 method, asked after the close (the wsconn
-	// writers count there what the close dropped), or else a Buffered()
-	// int method, asked just before it. It may include the writer's own
-	// end (a queued close frame). It is -1 when the writer has neither.
+	// Bytes is how many bytes the writer accepted that its peer will
+	// not get, as the writer reports them: through
+	// [UndeliveredReporter], asked after the close, which counts what
+	// the writer's buffer and, where the writer can read it, the
+	// kernel's send queue held; or else through [BufferedReporter],
+	// asked just before the close, which counts the writer's buffer
+	// alone (a lower bound). It may include the writer's own end (a
+	// queued close frame). It is -1 when the writer reports neither.
 	Bytes int64
 
 	// Err says why: the context's cause, or the writer's error, together
@@ -78,16 +79,12 @@ func (e *UndeliveredError) Error() string {
 // (say, [context.DeadlineExceeded]) or the writer's error.
 func (e *UndeliveredError) Unwrap() error { return e.Err }
 
-// closeHard closes w at once and counts what it did not deliver. A
-// writer with an Undelivered method is asked after the close, when the
-// count is final (the wsconn writers count what Close dropped). One with
-// only a Buffered method is asked before, since closing may discard the
-// buffer; it refuses new bytes once its shutdown began (Close and the
-// Group always poll Shutdown first), so that count can only fall before
-// the close: it never under-reports.
+// closeHard closes w at once and counts what it did not deliver: an
+// [UndeliveredReporter] after the close, when its count is final, or a
+// [BufferedReporter] before it, since closing may discard the buffer.
 func closeHard(w asyncio.AsyncWriter, cause error) *UndeliveredError {
 	n := int64(-1)
-	if b, ok := w.(interface{ Buffered() int }); ok {
+	if b, ok := w.(BufferedReporter); ok {
 		n = int64(b.Buffered())
 	}
 	var cerr error
@@ -96,7 +93,7 @@ func closeHard(w asyncio.AsyncWriter, cause error) *UndeliveredError {
 			cerr = err
 		}
 	}
-	if u, ok := w.(interface{ Undelivered() int64 }); ok {
+	if u, ok := w.(UndeliveredReporter); ok {
 		n = u.Undelivered()
 	}
 	return &UndeliveredError{Bytes: n, Err: join(cause, cerr)}
@@ -112,29 +109,6 @@ func release(w asyncio.AsyncWriter) error {
 		return fmt.Errorf("shutdown: close after a clean shutdown: %w", err)
 	}
 	return nil
-}
-
-// wsShutdowner is a writer that ends with a WebSocket close frame whose
-// code it takes in gobwas/ws's type: wsconn.Conn.
-type wsShutdowner interface {
-	ShutdownWith(t *asyncio.Task, code ws.StatusCode, reason string) (asyncio.Async[struct{}], error)
-}
-
-// gorillaShutdowner is the same with gorilla/websocket's int codes:
-// wsconn.GorillaWriter.
-type gorillaShutdowner interface {
-	ShutdownWith(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error)
-}
-
-// shutdownWith polls w's shutdown, with a close code when w takes one.
-func shutdownWith(t *asyncio.Task, w asyncio.AsyncWriter, code ws.StatusCode, reason string) (asyncio.Async[struct{}], error) {
-	switch w := w.(type) {
-	case wsShutdowner:
-		return w.ShutdownWith(t, code, reason)
-	case gorillaShutdowner:
-		return w.ShutdownWith(t, int(code), reason)
-	}
-	return w.Shutdown(t)
 }
 
 // join returns the errors that are not nil as one error that

@@ -27,7 +27,7 @@ func TestCloseFlushesThenEnds(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 		defer cancel()
 
-		if err := shutdown.Close(ctx, wsConn{c}); err != nil {
+		if err := shutdown.Close(ctx, codedConn{c}); err != nil {
 			t.Fatalf("Close = %v, want nil", err)
 		}
 		r := <-got
@@ -54,8 +54,8 @@ func TestCloseDeadlineStuckPeer(t *testing.T) {
 		wantClose bool
 	}{
 		{"plain", func(c *conn) asyncio.AsyncWriter { return c }, queued, true},
-		{"wsconn.Conn shape", func(c *conn) asyncio.AsyncWriter { return wsConn{c} }, queued, true},
-		{"GorillaWriter shape", func(c *conn) asyncio.AsyncWriter { return gorillaConn{c} }, queued, true},
+		{"CodeShutdowner", func(c *conn) asyncio.AsyncWriter { return codedConn{c} }, queued, true},
+		{"BufferedReporter", func(c *conn) asyncio.AsyncWriter { return bufferedConn{c} }, queued, true},
 		{"Pipe (Buffered, no Close)", func(c *conn) asyncio.AsyncWriter { return c.w }, queued, false},
 		{"opaque (bytes unknown)", func(c *conn) asyncio.AsyncWriter { return opaque{c} }, -1, false},
 	}

@@ -1,7 +1,6 @@
 package shutdown_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,8 +19,9 @@ import (
 
 // Drain of 100 connections, 10 of whose peers never read: 90 shut down
 // cleanly at once with their data, then close 1001 (1000 for a writer
-// without ShutdownWith); the 10 are closed hard at the deadline with
-// their bytes counted, and OnDone fires once for each of the 100.
+// that is no CodeShutdowner); the 10 are closed hard at the deadline with
+// their bytes counted (by Undelivered, or by Buffered for a writer
+// without it), and OnDone fires once for each of the 100.
 func TestDrain100With10Stuck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n, queued = 100, 100
@@ -40,9 +40,9 @@ func TestDrain100With10Stuck(t *testing.T) {
 			want := "<close 1001>"
 			switch i % 3 {
 			case 0:
-				w = wsConn{c}
+				w = codedConn{c}
 			case 1:
-				w = gorillaConn{c}
+				w, want = bufferedConn{c}, "<close 1000>"
 			default:
 				w, want = c, "<close 1000>"
 			}
@@ -251,7 +251,7 @@ func TestDrainTwice(t *testing.T) {
 		if _, err := g.Add(t.Context(), newConn(8), nil); !errors.Is(err, shutdown.ErrDraining) {
 			t.Errorf("Add after Drain = %v, want ErrDraining", err)
 		}
-		if second := g.Drain(t.Context()); first.String() != "clean=1 forced=0 undelivered=0B errors=0" || second.String() != first.String() {
+		if second := g.Drain(t.Context()); first.String() != "clean=1 forced=0 undelivered=0B errors=0 gone=0" || second.String() != first.String() {
 			t.Errorf("Drain = %v, then %v; want clean=1 twice", first, second)
 		}
 	})
@@ -267,7 +267,7 @@ func TestRegisterOnShutdown(t *testing.T) {
 		g.RegisterOnShutdown(srv, 2*time.Second)
 		for i := range 3 {
 			c := newConn(8)
-			m, err := g.Add(t.Context(), wsConn{c}, nil)
+			m, err := g.Add(t.Context(), codedConn{c}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -312,51 +312,95 @@ func TestWaitBeforeDrain(t *testing.T) {
 	})
 }
 
-// The logger gets one line per connection the group shut down, at a
-// level that says how it went.
+// The logger gets one line per drain, when it completes, at Warn when a
+// connection was forced; the drain's connections get a Debug line each,
+// and a connection that ended on its own gets none.
 func TestLogger(t *testing.T) {
+	// undelivered_bytes=8: "unread" and the 2 bytes of the end marker that
+	// fit in the writer.
+	for _, tt := range []struct {
+		level slog.Level
+		want  []string // a part of each line, in order
+	}{
+		{slog.LevelDebug, []string{"level=DEBUG msg=\"shutdown: connection shut down by its group\" id=1", "level=DEBUG msg=\"shutdown: connection shut down by its group\" id=2",
+			"level=WARN msg=\"shutdown: drain complete\" clean=1 forced=1 gone=0 undelivered_bytes=8 errors=1 took=1s first_error="}},
+		{slog.LevelInfo, []string{"level=WARN msg=\"shutdown: drain complete\" clean=1 forced=1 gone=0 undelivered_bytes=8 errors=1 took=1s"}},
+	} {
+		t.Run(tt.level.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				log, lines := logger(tt.level)
+				g := shutdown.NewGroup(&shutdown.GroupOptions{Logger: log})
+				clean, stuckC, own := newConn(8), newConn(8), newConn(8)
+				stuckC.queue(t, "unread")
+				for _, c := range []*conn{clean, stuckC, own} {
+					m, err := g.Add(t.Context(), c, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					switch c {
+					case clean:
+						handle(m, c)
+					case stuckC:
+						stuck(m, c)
+					case own:
+						m.Done(nil) // ended on its own: no line
+					}
+				}
+				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+				defer cancel()
+				g.Drain(ctx)
+				got := lines.lines()
+				ok := len(got) == len(tt.want)
+				for i := 0; ok && i < len(got); i++ {
+					ok = strings.Contains(got[i], tt.want[i])
+				}
+				if !ok {
+					t.Errorf("log:\n%s\nwant lines with:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+				}
+			})
+		})
+	}
+}
+
+// A drain with nothing to drain still logs its line, at Info.
+func TestLoggerEmptyDrain(t *testing.T) {
+	log, lines := logger(slog.LevelDebug)
+	g := shutdown.NewGroup(&shutdown.GroupOptions{Logger: log})
+	g.Drain(context.Background())
+	g.Drain(context.Background())
+	if got := lines.lines(); len(got) != 1 || !strings.Contains(got[0], "level=INFO msg=\"shutdown: drain complete\" clean=0 forced=0 gone=0") {
+		t.Errorf("log %q, want one INFO line for the one drain", got)
+	}
+}
+
+// Expiry keeps a line per connection: Info, or Warn when it was closed
+// hard.
+func TestLoggerExpiry(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var buf bytes.Buffer
-		var mu sync.Mutex
-		log := slog.New(slog.NewTextHandler(&lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		g := shutdown.NewGroup(&shutdown.GroupOptions{Logger: log})
-		clean, stuckC, own := newConn(8), newConn(8), newConn(8)
+		log, lines := logger(slog.LevelInfo)
+		e := newEnds()
+		g := shutdown.NewGroup(&shutdown.GroupOptions{Lifetime: time.Second, CloseTimeout: time.Second, Logger: log, OnDone: e.onDone})
+		clean, stuckC := newConn(8), newConn(8)
 		stuckC.queue(t, "unread")
-		for _, c := range []*conn{clean, stuckC, own} {
+		for _, c := range []*conn{clean, stuckC} {
 			m, err := g.Add(t.Context(), c, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			switch c {
-			case clean:
+			if c == clean {
 				handle(m, c)
-			case stuckC:
+			} else {
 				stuck(m, c)
-			case own:
-				m.Done(nil) // ended on its own: no line
 			}
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		g.Drain(ctx)
-		mu.Lock()
-		defer mu.Unlock()
-		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-		if len(lines) != 2 || !strings.Contains(buf.String(), "level=DEBUG") || !strings.Contains(buf.String(), "level=WARN") {
-			t.Errorf("log:\n%s\nwant one DEBUG line (clean) and one WARN line (forced)", buf.String())
+		<-e.ch
+		<-e.ch
+		want := []string{"level=INFO msg=\"shutdown: connection shut down by its group\" id=1", "level=WARN msg=\"shutdown: connection shut down by its group\" id=2"}
+		got := lines.lines()
+		if len(got) != 2 || !strings.Contains(got[0], want[0]) || !strings.Contains(got[1], want[1]) || !strings.Contains(got[1], "end=forced") {
+			t.Errorf("log:\n%s\nwant lines with:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
 }
 
 // Connections join and leave while a drain runs: each one admitted is

@@ -24,7 +24,7 @@ import (
 // PollWrite queues one binary message; queued frames go to the socket
 // only on PollFlush or Shutdown (or when the queue is full), from a
 // flusher goroutine that runs only while there is something to write.
-// ShutdownWith queues a close frame after the messages and is Ready once
+// ShutdownCode queues a close frame after the messages and is Ready once
 // it left and the peer's close came back (the handshake): the handler's
 // read loop reports the peer's close with gotClose.
 type frameWriter struct {
@@ -42,7 +42,11 @@ type frameWriter struct {
 	waiter    *asyncio.Task
 }
 
-var _ asyncio.AsyncWriter = (*frameWriter)(nil)
+var (
+	_ asyncio.AsyncWriter          = (*frameWriter)(nil)
+	_ shutdown.CodeShutdowner      = (*frameWriter)(nil)
+	_ shutdown.UndeliveredReporter = (*frameWriter)(nil)
+)
 
 func newFrameWriter(conn net.Conn, limit int) *frameWriter {
 	return &frameWriter{conn: conn, limit: limit}
@@ -93,16 +97,15 @@ func (w *frameWriter) flushLocked(t *asyncio.Task) (asyncio.Async[struct{}], err
 }
 
 func (w *frameWriter) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-	return w.ShutdownWith(t, ws.StatusNormalClosure, "")
+	return w.ShutdownCode(t, int(ws.StatusNormalClosure), "")
 }
 
-// ShutdownWith has wsconn.Conn's shape.
-func (w *frameWriter) ShutdownWith(t *asyncio.Task, code ws.StatusCode, reason string) (asyncio.Async[struct{}], error) {
+func (w *frameWriter) ShutdownCode(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.sentClose && w.err == nil {
 		w.sentClose = true
-		w.buf = append(w.buf, ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(code, reason)))...)
+		w.buf = append(w.buf, ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), reason)))...)
 	}
 	if r, err := w.flushLocked(t); err != nil || !r.Ready {
 		return r, err

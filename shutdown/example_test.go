@@ -104,7 +104,7 @@ func ExampleGroup_Drain() {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	fmt.Println(g.Drain(ctx))
-	// Output: clean=2 forced=1 undelivered=4B errors=1
+	// Output: clean=2 forced=1 undelivered=4B errors=1 gone=0
 }
 
 // On SIGINT or SIGTERM, srv.Shutdown stops the listener and, through the
@@ -157,6 +157,6 @@ func ExampleGroup_RegisterOnShutdown() {
 	fmt.Println(<-served)
 	// Output:
 	// client got "goodbye"
-	// clean=1 forced=0 undelivered=0B errors=0 <nil>
+	// clean=1 forced=0 undelivered=0B errors=0 gone=0 <nil>
 	// http: Server closed
 }

@@ -9,8 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/shutdown"
 )
 
@@ -21,7 +19,7 @@ type ends struct {
 	ch   chan uint64 // gets each id as OnDone is called
 }
 
-func newEnds() *ends { return &ends{errs: make(map[uint64][]error), ch: make(chan uint64, 1000)} }
+func newEnds() *ends { return &ends{errs: make(map[uint64][]error), ch: make(chan uint64, 4096)} }
 
 func (e *ends) onDone(id uint64, err error) {
 	e.mu.Lock()
@@ -80,7 +78,7 @@ func TestExpiryLifetime(t *testing.T) {
 		e := newEnds()
 		g := shutdown.NewGroup(&shutdown.GroupOptions{Lifetime: 10 * time.Second, OnDone: e.onDone})
 		c := newConn(64)
-		m, err := g.Add(t.Context(), wsConn{c}, nil)
+		m, err := g.Add(t.Context(), codedConn{c}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,7 +99,7 @@ func TestExpiryLifetime(t *testing.T) {
 		if r := <-got; r.data != "last words<close 1001>" || r.err != io.EOF {
 			t.Errorf("peer got %q, %v; want the data, then close 1001, then EOF", r.data, r.err)
 		}
-		if code, closes, _ := c.state(); code != ws.StatusGoingAway || closes != 1 {
+		if code, closes, _ := c.state(); code != shutdown.CodeGoingAway || closes != 1 {
 			t.Errorf("code %d, closed %d times; want 1001, once", code, closes)
 		}
 	})
@@ -116,7 +114,7 @@ func TestExpiryIdle(t *testing.T) {
 		start := time.Now()
 		add := func(o *shutdown.MemberOptions) (*shutdown.Member, *conn, <-chan received) {
 			c := newConn(64)
-			m, err := g.Add(t.Context(), gorillaConn{c}, o)
+			m, err := g.Add(t.Context(), codedConn{c}, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +142,7 @@ func TestExpiryIdle(t *testing.T) {
 		if r := <-tgot; r.data != "<close 1008>" {
 			t.Errorf("peer got %q, want close 1008", r.data)
 		}
-		if code, _, _ := tc.state(); code != ws.StatusPolicyViolation {
+		if code, _, _ := tc.state(); code != shutdown.CodePolicyViolation {
 			t.Errorf("code %d, want 1008", code)
 		}
 		if err := never.Context().Err(); err != nil {

@@ -7,9 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/shutdown"
 )
 
 // conn is a connection over an asyncio.Pipe whose reader is the peer. Its
@@ -26,24 +25,30 @@ type conn struct {
 	mu       sync.Mutex
 	accepted int64
 	began    bool
-	code     ws.StatusCode
+	code     int
 	end      []byte // what is left of the marker
 	shut     bool   // the shutdown completed
 	closes   int
 	atClose  string // the state of the pipe when Close was first called
 	closeErr error  // what Close returns
+	fail     error  // what the shutdown fails with, once the peer left
 }
 
-// wsConn has wsconn.Conn's ShutdownWith.
-type wsConn struct{ *conn }
+// codedConn is a conn whose end carries the code it is given: a
+// shutdown.CodeShutdowner.
+type codedConn struct{ *conn }
 
-// gorillaConn has wsconn.GorillaWriter's ShutdownWith.
-type gorillaConn struct{ *conn }
+// bufferedConn is a conn that counts only its buffer: a
+// shutdown.BufferedReporter and not an UndeliveredReporter.
+type bufferedConn struct{ c *conn }
 
 var (
-	_ asyncio.AsyncWriter = (*conn)(nil)
-	_ asyncio.AsyncWriter = wsConn{}
-	_ asyncio.AsyncWriter = gorillaConn{}
+	_ asyncio.AsyncWriter          = (*conn)(nil)
+	_ shutdown.UndeliveredReporter = (*conn)(nil)
+	_ shutdown.CodeShutdowner      = codedConn{}
+	_ asyncio.AsyncWriter          = bufferedConn{}
+	_ shutdown.BufferedReporter    = bufferedConn{}
+	_ io.Closer                    = bufferedConn{}
 )
 
 func newConn(capacity int) *conn {
@@ -63,16 +68,21 @@ func (c *conn) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) 
 
 func (c *conn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) { return c.w.PollFlush(t) }
 
+// Shutdown ends with code 1000 (normal closure), as a WebSocket writer's
+// Shutdown does.
 func (c *conn) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-	return c.shutdown(t, ws.StatusNormalClosure)
+	return c.shutdown(t, 1000)
 }
 
-func (c *conn) shutdown(t *asyncio.Task, code ws.StatusCode) (asyncio.Async[struct{}], error) {
+func (c *conn) shutdown(t *asyncio.Task, code int) (asyncio.Async[struct{}], error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.began {
 		c.began, c.code = true, code
 		c.end = fmt.Appendf(nil, "<close %d>", code)
+	}
+	if c.fail != nil {
+		return asyncio.NotReady[struct{}](), c.fail
 	}
 	for len(c.end) > 0 {
 		r, err := c.w.PollWrite(t, c.end)
@@ -87,13 +97,28 @@ func (c *conn) shutdown(t *asyncio.Task, code ws.StatusCode) (asyncio.Async[stru
 	return r, err
 }
 
-func (c wsConn) ShutdownWith(t *asyncio.Task, code ws.StatusCode, _ string) (asyncio.Async[struct{}], error) {
+func (c codedConn) ShutdownCode(t *asyncio.Task, code int, _ string) (asyncio.Async[struct{}], error) {
 	return c.shutdown(t, code)
 }
 
-func (c gorillaConn) ShutdownWith(t *asyncio.Task, code int, _ string) (asyncio.Async[struct{}], error) {
-	return c.shutdown(t, ws.StatusCode(code))
+func (b bufferedConn) Write(p []byte) (int, error) { return b.c.Write(p) }
+
+func (b bufferedConn) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
+	return b.c.PollWrite(t, p)
 }
+
+func (b bufferedConn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	return b.c.PollFlush(t)
+}
+
+func (b bufferedConn) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	return b.c.Shutdown(t)
+}
+
+// Buffered is what the pipe holds, unread by the peer.
+func (b bufferedConn) Buffered() int { return b.c.w.Buffered() }
+
+func (b bufferedConn) Close() error { return b.c.Close() }
 
 // Undelivered is what was accepted and not read by the peer.
 func (c *conn) Undelivered() int64 {
@@ -117,8 +142,19 @@ func (c *conn) Close() error {
 	return c.closeErr
 }
 
+// leave is a peer that goes away without reading: the writer's
+// shutdown fails with err from then on, as a socket writer's does with
+// the error its socket gave. Closing the pipe's reader notifies the task
+// waiting on the writer.
+func (c *conn) leave(err error) {
+	c.mu.Lock()
+	c.fail = err
+	c.mu.Unlock()
+	c.r.Close()
+}
+
 // state returns the code sent, and how many times Close was called.
-func (c *conn) state() (code ws.StatusCode, closes int, atClose string) {
+func (c *conn) state() (code int, closes int, atClose string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.code, c.closes, c.atClose

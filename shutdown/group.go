@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
 )
 
@@ -18,14 +16,14 @@ import (
 // [GroupOptions].OnDone. Match them with [errors.Is].
 var (
 	// ErrLifetime means the connection reached its lifetime. It is shut
-	// down with close code 1001 (going away): the server ends it on
-	// schedule, and the client may reconnect at once.
+	// down with [CodeGoingAway]: the server ends it on schedule, and the
+	// client may reconnect at once.
 	ErrLifetime = errors.New("shutdown: connection lifetime reached")
 
 	// ErrIdle means the connection was idle for longer than allowed
-	// (no [Member.Touch]). It is shut down with close code 1008 (policy
-	// violation): the client broke the server's idle policy, which tells
-	// it apart from a server going away.
+	// (no [Member.Touch]). It is shut down with [CodePolicyViolation]:
+	// the client broke the server's idle policy, which tells it apart
+	// from a server going away.
 	ErrIdle = errors.New("shutdown: connection idle for too long")
 )
 
@@ -45,7 +43,8 @@ type GroupOptions struct {
 	// ended on its own; if the group shut it down (expiry or drain), an
 	// error that matches the reason ([ErrLifetime], [ErrIdle],
 	// [ErrDraining]), an [*UndeliveredError] if it had to be closed
-	// hard, and the error given to Done, if any. It is called from the
+	// hard or its shutdown failed (also when the peer was gone, see
+	// [Report].Gone), and the error given to Done, if any. It is called from the
 	// goroutine that ended the connection (a handler calling Done, or the
 	// group's own), without the group's lock: it must not block for long
 	// and must not call [Group.Drain] or [Group.Wait]. Default: none.
@@ -74,9 +73,11 @@ type GroupOptions struct {
 	// to wait, sent in whole seconds. Default: 5s.
 	RetryAfter time.Duration
 
-	// Logger, if set, gets one line per connection that the group shut
-	// down (Debug when drained cleanly, Info when expired, Warn when
-	// closed hard). Default: nil, no logging.
+	// Logger, if set, gets one line per connection that expired (Info,
+	// Warn when it was closed hard), and one line per drain, when it
+	// completes, with the [Report]'s counts (Info, Warn when some
+	// connection was forced or failed). The drain's connections get a
+	// line each at Debug only. Default: nil, no logging.
 	Logger *slog.Logger
 }
 
@@ -111,6 +112,7 @@ type Group struct {
 	loop       bool      // the closer goroutine runs
 	callbacks  int       // OnDone calls in progress
 	draining   bool
+	drainStart time.Time
 	deadline   error // the drain's deadline passed, with this cause
 	drainDone  bool
 	drained    chan struct{} // closed when the drain is complete
@@ -156,6 +158,25 @@ const (
 	stateEnded               // OnDone was called
 )
 
+// outcome is how the group's shutdown of a member ended.
+type outcome uint8
+
+const (
+	outcomeClean  outcome = iota // the shutdown completed
+	outcomeForced                // closed hard: at a deadline, or the shutdown failed
+	outcomeGone                  // the shutdown failed because the peer is gone
+)
+
+func (o outcome) String() string {
+	switch o {
+	case outcomeForced:
+		return "forced"
+	case outcomeGone:
+		return "gone"
+	}
+	return "clean"
+}
+
 // Member is one connection in a [Group], from [Group.Add] until it ends.
 // Its handler watches [Member.Context], calls [Member.Touch] on activity
 // when the connection has an idle limit, and calls [Member.Done] when it
@@ -174,15 +195,15 @@ type Member struct {
 	// Guarded by g.mu.
 	state     memberState
 	reason    error
-	code      ws.StatusCode
+	code      int
 	text      string
 	task      *asyncio.Task // notifies the closer; set when the shutdown begins
 	polled    bool          // the group polled the writer's shutdown at least once
 	force     error         // close hard at the next poll, with this cause
 	queued    bool          // in g.ready
-	result    error         // the outcome of the group's shutdown
-	forced    bool
-	bytes     int64 // undelivered when forced
+	result    error         // the error of the group's shutdown
+	outcome   outcome
+	bytes     int64 // undelivered when forced or gone
 	doneErr   error
 	doneSet   bool
 	inDrain   bool
@@ -198,13 +219,12 @@ type Member struct {
 // is not admitted. A refused writer stays the caller's to close.
 //
 // From Add on, the group owns w's end: it shuts w down when the
-// connection expires or the group drains (with [asyncio.AsyncWriter]'s
-// Shutdown, or with a ShutdownWith(t, code, reason) method when w has
-// one, taking the close code as a github.com/gobwas/ws StatusCode or as an
-// int), and it closes w, exactly once, when w is an [io.Closer]. The
-// group calls these, and Undelivered() int64 or Buffered() int if w has
-// them, from its own goroutine while the handler may be writing: w must
-// allow that, as the writers in this module do.
+// connection expires or the group drains (with ShutdownCode if w is a
+// [CodeShutdowner], else with [asyncio.AsyncWriter]'s Shutdown), and it
+// closes w, exactly once, when w is an [io.Closer]. The group calls these,
+// and Undelivered or Buffered if w is an [UndeliveredReporter] or a
+// [BufferedReporter], from its own goroutine while the handler may be
+// writing: w must allow that, as the writers in this module do.
 //
 // The member's [Member.Context] carries ctx's values but not its
 // cancellation. Add panics if w is nil.
@@ -237,7 +257,7 @@ func (g *Group) Add(ctx context.Context, w asyncio.AsyncWriter, o *MemberOptions
 	m.ctx, m.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	g.members[m.id] = m
 	if lifetime > 0 {
-		m.lifeTimer = time.AfterFunc(lifetime, func() { m.expire(ErrLifetime, ws.StatusGoingAway) })
+		m.lifeTimer = time.AfterFunc(lifetime, func() { m.expire(ErrLifetime, CodeGoingAway) })
 	}
 	if idle > 0 {
 		m.touched.Store(int64(time.Since(g.epoch)))
@@ -328,12 +348,12 @@ func (m *Member) checkIdle() {
 		return
 	}
 	g.mu.Unlock()
-	m.expire(ErrIdle, ws.StatusPolicyViolation)
+	m.expire(ErrIdle, CodePolicyViolation)
 }
 
 // expire starts the shutdown of a live member for reason, bounded by
 // CloseTimeout.
-func (m *Member) expire(reason error, code ws.StatusCode) {
+func (m *Member) expire(reason error, code int) {
 	g := m.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -363,7 +383,7 @@ func closeText(reason error) string {
 }
 
 // beginCloseLocked starts the group's shutdown of a live member.
-func (g *Group) beginCloseLocked(m *Member, reason error, code ws.StatusCode) {
+func (g *Group) beginCloseLocked(m *Member, reason error, code int) {
 	if m.state != stateLive {
 		return
 	}
@@ -414,8 +434,11 @@ func (g *Group) closeLoop() {
 		}
 		if len(g.ready) == 0 {
 			g.loop = false
-			g.checkDrainedLocked()
+			drained := g.drainedLocked()
 			g.mu.Unlock()
+			if drained {
+				g.endDrain()
+			}
 			return
 		}
 		batch := g.ready
@@ -432,9 +455,10 @@ func (g *Group) closeLoop() {
 }
 
 // step polls one member's shutdown; when it is complete, or has failed,
-// or the member is forced, it closes the writer and records the outcome.
-// A member's task may be notified while step polls it: it is then queued
-// again, so no notification is lost.
+// or the member is forced, it closes the writer and records the outcome:
+// a shutdown that failed because the peer is gone ([peerGone]) is not
+// forced, even past a deadline. A member's task may be notified while
+// step polls it: it is then queued again, so no notification is lost.
 func (g *Group) step(m *Member) {
 	g.mu.Lock()
 	if m.state != stateClosing {
@@ -448,28 +472,32 @@ func (g *Group) step(m *Member) {
 	// A forced member is still polled once, so that its writer refuses
 	// new bytes before it is counted, and one with nothing pending ends
 	// cleanly.
+	out := outcomeForced
 	if cause == nil || !polled {
-		r, err := shutdownWith(m.task, m.w, m.code, m.text)
+		r, err := shutdownCode(m.task, m.w, m.code, m.text)
 		switch {
 		case err == nil && r.Ready:
-			g.closed(m, release(m.w), false, 0)
+			g.closed(m, release(m.w), outcomeClean, 0)
 			return
 		case err != nil:
 			cause = err
+			if peerGone(err) {
+				out = outcomeGone
+			}
 		case cause == nil:
 			return // NotReady: the task will queue m again
 		}
 	}
 	ue := closeHard(m.w, cause)
-	g.closed(m, ue, true, ue.Bytes)
+	g.closed(m, ue, out, ue.Bytes)
 }
 
 // closed records the outcome of a member's shutdown and ends the member
 // if its handler is done or the drain's deadline passed.
-func (g *Group) closed(m *Member, result error, forced bool, bytes int64) {
+func (g *Group) closed(m *Member, result error, out outcome, bytes int64) {
 	g.mu.Lock()
 	m.state = stateClosed
-	m.result, m.forced, m.bytes = result, forced, bytes
+	m.result, m.outcome, m.bytes = result, out, bytes
 	g.closing--
 	if m.endTimer != nil {
 		m.endTimer.Stop()
@@ -495,13 +523,16 @@ func (g *Group) endLocked(m *Member) {
 		}
 	}
 	if m.inDrain {
-		if m.forced {
-			g.report.Forced++
-			g.report.Undelivered += max(m.bytes, 0)
-		} else {
+		switch m.outcome {
+		case outcomeClean:
 			g.report.Clean++
+		case outcomeForced:
+			g.report.Forced++
+		case outcomeGone:
+			g.report.Gone++
 		}
-		if m.result != nil {
+		g.report.Undelivered += max(m.bytes, 0)
+		if m.result != nil && m.outcome != outcomeGone {
 			g.report.Errors = append(g.report.Errors, m.result)
 		}
 	}
@@ -514,20 +545,24 @@ func (g *Group) finish(m *Member, end error) {
 	defer func() { // even if OnDone panics, so that a drain can complete
 		g.mu.Lock()
 		g.callbacks--
-		g.checkDrainedLocked()
+		drained := g.drainedLocked()
 		g.mu.Unlock()
+		if drained {
+			g.endDrain()
+		}
 	}()
 	m.cancel(nil)
 	if l := g.o.Logger; l != nil && m.reason != nil {
-		level := slog.LevelDebug
+		// A drain's connections are summed up in its one line (endDrain).
+		level := slog.LevelInfo
 		switch {
-		case m.forced:
+		case m.inDrain:
+			level = slog.LevelDebug
+		case m.outcome == outcomeForced:
 			level = slog.LevelWarn
-		case m.reason != ErrDraining:
-			level = slog.LevelInfo
 		}
 		l.LogAttrs(context.Background(), level, "shutdown: connection shut down by its group",
-			slog.Uint64("id", m.id), slog.Any("err", end), slog.Bool("forced", m.forced))
+			slog.Uint64("id", m.id), slog.Any("err", end), slog.String("end", m.outcome.String()))
 	}
 	if g.o.OnDone != nil {
 		g.o.OnDone(m.id, end)
