@@ -13,25 +13,15 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/internal/handlertest"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
 )
 
-// codedWSConn gives a wsconn.Conn the coded close the group sends,
-// through Conn's ShutdownWith, until wsconn.Conn is a
-// shutdown.CodeShutdowner itself; every other method is Conn's own.
-type codedWSConn struct{ *wsconn.Conn }
-
 var (
-	_ shutdown.CodeShutdowner      = codedWSConn{}
-	_ shutdown.UndeliveredReporter = codedWSConn{}
+	_ shutdown.CodeShutdowner      = (*wsconn.Conn)(nil)
+	_ shutdown.UndeliveredReporter = (*wsconn.Conn)(nil)
 )
-
-func (c codedWSConn) ShutdownCode(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
-	return c.ShutdownWith(t, ws.StatusCode(code), reason)
-}
 
 // The same drain with the library's own wsconn.Conn: 200 connections,
 // each with 10 messages accepted into its buffer and never flushed by the
@@ -58,14 +48,14 @@ func TestEndToEndServerShutdownConn(t *testing.T) {
 			t.Errorf("upgrade: %v", err)
 			return
 		}
-		m, err := g.Add(r.Context(), codedWSConn{c}, nil)
+		m, err := g.Add(r.Context(), c, nil)
 		if err != nil {
 			t.Errorf("Add: %v", err)
 			c.Close()
 			return
 		}
 		for i := range msgs {
-			if res, err := c.PollWriteMessage(nil, ws.OpBinary, message(i)); err != nil || !res.Ready {
+			if res, err := c.PollWriteMessage(nil, wsconn.Binary, message(i)); err != nil || !res.Ready {
 				t.Errorf("PollWriteMessage %d = %+v, %v", i, res, err)
 			}
 		}
@@ -158,14 +148,14 @@ func TestEndToEndDrainVanishedPeers(t *testing.T) {
 			t.Errorf("upgrade: %v", err)
 			return
 		}
-		m, err := g.Add(r.Context(), codedWSConn{c}, nil)
+		m, err := g.Add(r.Context(), c, nil)
 		if err != nil {
 			t.Errorf("Add: %v", err)
 			c.Close()
 			return
 		}
 		for i := range msgs {
-			if res, err := c.PollWriteMessage(nil, ws.OpBinary, message(i)); err != nil || !res.Ready {
+			if res, err := c.PollWriteMessage(nil, wsconn.Binary, message(i)); err != nil || !res.Ready {
 				t.Errorf("PollWriteMessage %d = %+v, %v", i, res, err)
 			}
 		}
@@ -175,7 +165,7 @@ func TestEndToEndDrainVanishedPeers(t *testing.T) {
 		mu.Unlock()
 		// The read fails when the peer's reset arrives; the handler then
 		// waits for the drain, as one does that has not yet noticed.
-		_, _, err = c.ReadMessage(context.Background())
+		_, err = c.ReadMessage(context.Background())
 		left <- err
 		<-m.Context().Done()
 		m.Done(err)
