@@ -14,18 +14,18 @@ import (
 // MessageSink is what a [Pump] writes messages to.
 //
 // PollWriteMessage takes one whole message (Ready(len(p))) or nothing
-// (NotReady, having arranged to notify t), as [GorillaWriter.PollWriteMessage]
-// and Conn's PollWriteMessage do; an empty p is an empty message. PollFlush
+// (NotReady, having arranged to notify t), as gorillaws.Writer's and Conn's
+// PollWriteMessage do; an empty p is an empty message. PollFlush
 // is Ready when every message taken has been written out.
 //
-// [MessageSinkOf] makes a MessageSink of a [*GorillaWriter] or a [*Conn]
+// [MessageSinkOf] makes a MessageSink of a *gorillaws.Writer or a [*Conn]
 // for one message type.
 type MessageSink interface {
 	PollWriteMessage(t *asyncio.Task, p []byte) (asyncio.Async[int], error)
 	PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error)
 }
 
-// TypedMessageWriter is a writer of messages of type M: a [*GorillaWriter]
+// TypedMessageWriter is a writer of messages of type M: a *gorillaws.Writer
 // is a TypedMessageWriter[int] (gorilla's message types), a [*Conn] a
 // TypedMessageWriter[ws.OpCode].
 type TypedMessageWriter[M any] interface {
@@ -33,12 +33,10 @@ type TypedMessageWriter[M any] interface {
 	PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error)
 }
 
-var _ TypedMessageWriter[int] = (*GorillaWriter)(nil)
-
 // MessageSinkOf returns a [MessageSink] that writes every message to w as
 // type typ, for instance MessageSinkOf(gw, websocket.BinaryMessage) or
 // MessageSinkOf(conn, ws.OpText). When w has an Available method, as
-// [GorillaWriter.Available], the sink reports it to the [Pump].
+// gorillaws.Writer has, the sink reports it to the [Pump].
 func MessageSinkOf[M any](w TypedMessageWriter[M], typ M) MessageSink {
 	return &typedSink[M]{w: w, typ: typ}
 }
@@ -84,7 +82,7 @@ const pumpDefaultBatch = 16
 // Each pull asks for at most [PumpOptions.Batch] messages. The pump does
 // not pull again before the sink took every message of the last pull;
 // when the sink reports (through an Available method, as a
-// [GorillaWriter] has) that it is full, the pump only probes the producer
+// gorillaws.Writer has) that it is full, the pump only probes the producer
 // (capacity 0), which tells it whether the stream ended or was cancelled,
 // and waits for the sink to drain. Pulls go through an [asyncio.Puller],
 // which checks the rules a producer must keep: a producer that breaks them
@@ -92,7 +90,7 @@ const pumpDefaultBatch = 16
 //
 // Messages go to the sink as the producer gave them, not copied: a
 // producer must leave a message unchanged until the sink took it (a
-// [GorillaWriter] copies it then), that is, until the pump polls the
+// gorillaws.Writer copies it then), that is, until the pump polls the
 // producer again or ends.
 //
 // [Pump.Finish] says that the connection is closing: from then on pulls

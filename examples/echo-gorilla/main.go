@@ -1,6 +1,6 @@
 // Command echo-gorilla is the echo example for servers already on
 // gorilla/websocket: the same server, flags and behaviour as examples/echo,
-// with replies written through a wsconn.GorillaWriter.
+// with replies written through a gorillaws.Writer.
 //
 //	go run ./examples/echo-gorilla              # http://127.0.0.1:8080/ and ws://127.0.0.1:8080/ws
 //	go run ./examples/echo-gorilla -tls         # https and wss with a self-signed certificate

@@ -25,6 +25,7 @@ import (
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
+	"github.com/pollws/pollws/wsconn/gorillaws"
 )
 
 //go:embed index.html
@@ -38,7 +39,7 @@ const (
 	// ConnWriter, replies batched before each read blocks.
 	Pollws Backend = iota
 	// Gorilla echoes on a gorilla/websocket connection written through a
-	// [wsconn.GorillaWriter].
+	// [gorillaws.Writer].
 	Gorilla
 )
 
@@ -246,7 +247,7 @@ func (e *echoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
 }
 
 // echoGorilla echoes on gorilla/websocket, writing through a
-// GorillaWriter so that a slow client parks no write and holds a bounded
+// gorillaws.Writer so that a slow client parks no write and holds a bounded
 // queue.
 func (s *Server) echoGorilla(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrader.Upgrade(w, r, nil)
@@ -254,7 +255,7 @@ func (s *Server) echoGorilla(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader answered the request
 	}
 	conn.SetReadLimit(s.cfg.MaxMessage)
-	gw := wsconn.NewGorillaWriter(conn, nil)
+	gw := gorillaws.New(conn, nil)
 	m, done, err := s.track(r, gw)
 	if err != nil {
 		gw.Close()
@@ -284,7 +285,7 @@ func (s *Server) echoGorilla(w http.ResponseWriter, r *http.Request) {
 }
 
 type gorillaEchoer struct {
-	w   *wsconn.GorillaWriter
+	w   *gorillaws.Writer
 	typ int
 	p   []byte
 }

@@ -1,4 +1,4 @@
-package wsconn
+package gorillaws
 
 import (
 	"crypto/tls"
@@ -16,9 +16,9 @@ import (
 	"github.com/pollws/pollws/asyncio"
 )
 
-// GorillaOptions configures a [GorillaWriter]. The zero value and nil give
+// Options configures a [Writer]. The zero value and nil give
 // the defaults written on each field.
-type GorillaOptions struct {
+type Options struct {
 	// QueueBytes is the byte budget of queued messages: a message is
 	// accepted when it fits in what is left of it, or when nothing is
 	// queued, whatever its size. Each message counts as at least 64 bytes
@@ -47,21 +47,21 @@ type GorillaOptions struct {
 }
 
 const (
-	gwDefaultQueueBytes   = 64 << 10
-	gwDefaultCloseTimeout = 5 * time.Second
-	gwMinCost             = 64      // what a small message counts against the budget
-	gwPreparedCost        = 1 << 10 // what a prepared message counts against the budget
+	defaultQueueBytes   = 64 << 10
+	defaultCloseTimeout = 5 * time.Second
+	minCost             = 64      // what a small message counts against the budget
+	preparedCost        = 1 << 10 // what a prepared message counts against the budget
 )
 
 var (
-	errGorillaMessageType = errors.New("wsconn: message type must be websocket.TextMessage, BinaryMessage, PingMessage or PongMessage (close with ShutdownWith)")
-	errGorillaControlSize = errors.New("wsconn: control message payload longer than 125 bytes")
-	errGorillaCloseCode   = errors.New("wsconn: close code cannot be sent")
-	errGorillaCloseReason = errors.New("wsconn: close reason longer than 123 bytes or not UTF-8")
-	errGorillaNilPrepared = errors.New("wsconn: nil prepared message")
+	errMessageType = errors.New("gorillaws: message type must be websocket.TextMessage, BinaryMessage, PingMessage or PongMessage (close with ShutdownWith)")
+	errControlSize = errors.New("gorillaws: control message payload longer than 125 bytes")
+	errCloseCode   = errors.New("gorillaws: close code cannot be sent")
+	errCloseReason = errors.New("gorillaws: close reason longer than 123 bytes or not UTF-8")
+	errNilPrepared = errors.New("gorillaws: nil prepared message")
 )
 
-// GorillaWriter gives a gorilla/websocket connection the poll contract of
+// Writer gives a gorilla/websocket connection the poll contract of
 // [asyncio.AsyncWriter]: writes copy each message into a bounded queue and
 // never block, and one goroutine writes the queue to the connection. That
 // goroutine exists only while the queue is not empty (an idle writer holds
@@ -70,14 +70,14 @@ var (
 // WriteControl), so gorilla's "concurrent write to websocket connection"
 // panic cannot happen whatever the callers do.
 //
-// [GorillaWriter.PollWrite] sends p as one binary message, so a
-// GorillaWriter is a byte-stream AsyncWriter whose writes keep their
-// boundaries; [GorillaWriter.PollWriteMessage] chooses the message type and
-// [GorillaWriter.PollWritePrepared] queues a [websocket.PreparedMessage] for
-// broadcast. [GorillaWriter.Shutdown] flushes the queue, sends a close
+// [Writer.PollWrite] sends p as one binary message, so a
+// Writer is a byte-stream AsyncWriter whose writes keep their
+// boundaries; [Writer.PollWriteMessage] chooses the message type and
+// [Writer.PollWritePrepared] queues a [websocket.PreparedMessage] for
+// broadcast. [Writer.Shutdown] flushes the queue, sends a close
 // frame, waits for the peer's close, and closes the connection.
 //
-// NewGorillaWriter installs the connection's ping and close handlers, so
+// New installs the connection's ping and close handlers, so
 // that pongs and the answer to the peer's close frame also go through the
 // writer's goroutine: a pong goes ahead of the queued messages, the close
 // frame after them. The application's read loop (NextReader, ReadMessage)
@@ -85,12 +85,12 @@ var (
 // *[websocket.CloseError]. An application that sets its own handlers
 // afterwards takes that over.
 //
-// A GorillaWriter is safe for use by multiple goroutines. A poll that
+// A Writer is safe for use by multiple goroutines. A poll that
 // answers NotReady remembers only the latest [asyncio.Task], as the
 // contract says; goroutines that wait on the writer at the same time must
 // take turns (hold a lock around each blocking call), or the one whose task
 // was replaced is not woken.
-type GorillaWriter struct {
+type Writer struct {
 	c            *websocket.Conn
 	budget       int
 	writeTimeout time.Duration
@@ -100,13 +100,13 @@ type GorillaWriter struct {
 	wg sync.WaitGroup // the writer goroutine; Add only under mu while the connection is open
 
 	mu          sync.Mutex
-	q           *gwQueue // nil when empty
-	queued      int      // budget used by queued messages and the one being written
-	running     bool     // the writer goroutine is alive
-	writing     bool     // the writer goroutine is writing an item taken from q
+	q           *queue // nil when empty
+	queued      int    // budget used by queued messages and the one being written
+	running     bool   // the writer goroutine is alive
+	writing     bool   // the writer goroutine is writing an item taken from q
 	waiter      *asyncio.Task
-	need        int // what the waiter waits for: room for need bytes, or gwNeedFlushed, gwNeedClosed
-	state       gwState
+	need        int // what the waiter waits for: room for need bytes, or needFlushed, needClosed
+	state       state
 	err         error // sticky
 	closeCode   int
 	closeText   string
@@ -120,33 +120,33 @@ type GorillaWriter struct {
 }
 
 var (
-	_ asyncio.AsyncWriter = (*GorillaWriter)(nil)
-	_ asyncio.BufWriter   = (*GorillaWriter)(nil)
+	_ asyncio.AsyncWriter = (*Writer)(nil)
+	_ asyncio.BufWriter   = (*Writer)(nil)
 )
 
-type gwState uint8
+type state uint8
 
 const (
-	gwOpen      gwState = iota
-	gwClosing           // the close frame is queued: writes are refused
-	gwCloseSent         // the close frame was written; waiting for the peer's close
-	gwClosed            // the connection is closed
+	stateOpen      state = iota
+	stateClosing         // the close frame is queued: writes are refused
+	stateCloseSent       // the close frame was written; waiting for the peer's close
+	stateClosed          // the connection is closed
 )
 
 const (
-	gwNeedFlushed = -1
-	gwNeedClosed  = -2
+	needFlushed = -1
+	needClosed  = -2
 )
 
-// NewGorillaWriter returns a writer over c configured by o (nil: the
-// defaults). It sets c's ping and close handlers (see [GorillaWriter]) and
+// New returns a writer over c configured by o (nil: the
+// defaults). It sets c's ping and close handlers (see [Writer]) and
 // leaves everything else of c to the caller, who must not call c's write
 // methods any more.
-func NewGorillaWriter(c *websocket.Conn, o *GorillaOptions) *GorillaWriter {
+func New(c *websocket.Conn, o *Options) *Writer {
 	if o == nil {
-		o = &GorillaOptions{}
+		o = &Options{}
 	}
-	w := &GorillaWriter{
+	w := &Writer{
 		c:            c,
 		budget:       o.QueueBytes,
 		writeTimeout: max(o.WriteTimeout, 0),
@@ -154,10 +154,10 @@ func NewGorillaWriter(c *websocket.Conn, o *GorillaOptions) *GorillaWriter {
 		readClose:    o.ReadClose,
 	}
 	if w.budget <= 0 {
-		w.budget = gwDefaultQueueBytes
+		w.budget = defaultQueueBytes
 	}
 	if w.closeTimeout <= 0 {
-		w.closeTimeout = gwDefaultCloseTimeout
+		w.closeTimeout = defaultCloseTimeout
 	}
 	c.SetPingHandler(w.onPing)
 	c.SetCloseHandler(w.onClose)
@@ -166,12 +166,12 @@ func NewGorillaWriter(c *websocket.Conn, o *GorillaOptions) *GorillaWriter {
 
 // Write queues p as one binary message. It is [asyncio.TryWrite]: it never
 // blocks, and returns (0, [asyncio.ErrWouldBlock]) when p does not fit.
-func (w *GorillaWriter) Write(p []byte) (int, error) { return asyncio.TryWrite(w, p) }
+func (w *Writer) Write(p []byte) (int, error) { return asyncio.TryWrite(w, p) }
 
 // PollWrite queues a copy of p as one binary message, or answers NotReady
 // and takes nothing when it does not fit. An empty p is Ready(0) and sends
-// nothing; use [GorillaWriter.PollWriteMessage] for an empty message.
-func (w *GorillaWriter) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
+// nothing; use [Writer.PollWriteMessage] for an empty message.
+func (w *Writer) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
 	if len(p) == 0 {
 		w.mu.Lock()
 		err := w.writableLocked()
@@ -187,7 +187,7 @@ func (w *GorillaWriter) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int]
 // WriteBuf queues what remains of b as one binary message and advances b
 // to its end, or answers NotReady and leaves b as it is when it does not
 // fit. An empty b is Ready(0).
-func (w *GorillaWriter) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], error) {
+func (w *Writer) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], error) {
 	n := b.Remaining()
 	if n == 0 {
 		return w.PollWrite(t, nil)
@@ -198,13 +198,13 @@ func (w *GorillaWriter) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[
 		w.mu.Unlock()
 		return r, err
 	}
-	buf := gwGetBuf(n)
+	buf := getBuf(n)
 	for p := (*buf)[:0]; b.Remaining() > 0; {
 		c := b.Chunk()
 		p = append(p, c...)
 		b.Advance(len(c))
 	}
-	w.pushLocked(gwItem{kind: gwMessage, mt: websocket.BinaryMessage, buf: buf, n: n, cost: r.Value})
+	w.pushLocked(item{kind: kindMessage, mt: websocket.BinaryMessage, buf: buf, n: n, cost: r.Value})
 	w.mu.Unlock()
 	return asyncio.Ready(n), nil
 }
@@ -221,15 +221,15 @@ func (w *GorillaWriter) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[
 // Messages are written in the order they were queued. After Shutdown began,
 // or the peer's close frame arrived, it fails with [asyncio.ErrShutdown];
 // after the writer failed, with that error.
-func (w *GorillaWriter) PollWriteMessage(t *asyncio.Task, messageType int, p []byte) (asyncio.Async[int], error) {
+func (w *Writer) PollWriteMessage(t *asyncio.Task, messageType int, p []byte) (asyncio.Async[int], error) {
 	switch messageType {
 	case websocket.TextMessage, websocket.BinaryMessage:
 	case websocket.PingMessage, websocket.PongMessage:
 		if len(p) > 125 {
-			return asyncio.NotReady[int](), errGorillaControlSize
+			return asyncio.NotReady[int](), errControlSize
 		}
 	default:
-		return asyncio.NotReady[int](), errGorillaMessageType
+		return asyncio.NotReady[int](), errMessageType
 	}
 	w.mu.Lock()
 	r, err := w.admitLocked(t, len(p))
@@ -239,10 +239,10 @@ func (w *GorillaWriter) PollWriteMessage(t *asyncio.Task, messageType int, p []b
 	}
 	var buf *[]byte
 	if len(p) > 0 {
-		buf = gwGetBuf(len(p))
+		buf = getBuf(len(p))
 		copy(*buf, p)
 	}
-	w.pushLocked(gwItem{kind: gwMessage, mt: messageType, buf: buf, n: len(p), cost: r.Value})
+	w.pushLocked(item{kind: kindMessage, mt: messageType, buf: buf, n: len(p), cost: r.Value})
 	w.mu.Unlock()
 	return asyncio.Ready(len(p)), nil
 }
@@ -250,18 +250,18 @@ func (w *GorillaWriter) PollWriteMessage(t *asyncio.Task, messageType int, p []b
 // PollWritePrepared queues pm, which the writer's goroutine sends with
 // WritePreparedMessage: the way to broadcast one message to many
 // connections, encoded once. pm is not copied and counts as 1 KiB against
-// the budget. Otherwise it is [GorillaWriter.PollWriteMessage].
-func (w *GorillaWriter) PollWritePrepared(t *asyncio.Task, pm *websocket.PreparedMessage) (asyncio.Async[struct{}], error) {
+// the budget. Otherwise it is [Writer.PollWriteMessage].
+func (w *Writer) PollWritePrepared(t *asyncio.Task, pm *websocket.PreparedMessage) (asyncio.Async[struct{}], error) {
 	if pm == nil {
-		return asyncio.NotReady[struct{}](), errGorillaNilPrepared
+		return asyncio.NotReady[struct{}](), errNilPrepared
 	}
 	w.mu.Lock()
-	r, err := w.admitLocked(t, gwPreparedCost)
+	r, err := w.admitLocked(t, preparedCost)
 	if err != nil || !r.Ready {
 		w.mu.Unlock()
 		return asyncio.NotReady[struct{}](), err
 	}
-	w.pushLocked(gwItem{kind: gwPrepared, pm: pm, cost: r.Value})
+	w.pushLocked(item{kind: kindPrepared, pm: pm, cost: r.Value})
 	w.mu.Unlock()
 	return asyncio.Ready(struct{}{}), nil
 }
@@ -269,11 +269,11 @@ func (w *GorillaWriter) PollWritePrepared(t *asyncio.Task, pm *websocket.Prepare
 // admitLocked decides whether a message of n bytes may be queued: Ready
 // with its cost against the budget, NotReady having registered t, or the
 // error that refuses every write.
-func (w *GorillaWriter) admitLocked(t *asyncio.Task, n int) (asyncio.Async[int], error) {
+func (w *Writer) admitLocked(t *asyncio.Task, n int) (asyncio.Async[int], error) {
 	if err := w.writableLocked(); err != nil {
 		return asyncio.NotReady[int](), err
 	}
-	cost := max(n, gwMinCost)
+	cost := max(n, minCost)
 	if w.queued > 0 && w.queued+cost > w.budget {
 		w.waitLocked(t, cost)
 		return asyncio.NotReady[int](), nil
@@ -281,27 +281,27 @@ func (w *GorillaWriter) admitLocked(t *asyncio.Task, n int) (asyncio.Async[int],
 	return asyncio.Ready(cost), nil
 }
 
-func (w *GorillaWriter) writableLocked() error {
+func (w *Writer) writableLocked() error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.state != gwOpen {
+	if w.state != stateOpen {
 		return asyncio.ErrShutdown
 	}
 	return nil
 }
 
 // pushLocked queues it and makes sure the writer goroutine runs.
-func (w *GorillaWriter) pushLocked(it gwItem) {
+func (w *Writer) pushLocked(it item) {
 	if w.q == nil {
-		w.q = gwQueues.Get().(*gwQueue)
+		w.q = queues.Get().(*queue)
 	}
 	w.q.push(it)
 	w.queued += it.cost
 	w.startLocked()
 }
 
-func (w *GorillaWriter) startLocked() {
+func (w *Writer) startLocked() {
 	if !w.running {
 		w.running = true
 		w.wg.Add(1)
@@ -312,7 +312,7 @@ func (w *GorillaWriter) startLocked() {
 // PollFlush is Ready when every queued message was written to the
 // connection (gorilla writes each message through to the socket), and
 // NotReady until then. It fails with the writer's error.
-func (w *GorillaWriter) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+func (w *Writer) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -321,64 +321,64 @@ func (w *GorillaWriter) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], err
 	if w.flushedLocked() {
 		return asyncio.Ready(struct{}{}), nil
 	}
-	w.waitLocked(t, gwNeedFlushed)
+	w.waitLocked(t, needFlushed)
 	return asyncio.NotReady[struct{}](), nil
 }
 
-func (w *GorillaWriter) flushedLocked() bool {
+func (w *Writer) flushedLocked() bool {
 	return (w.q == nil || w.q.n == 0) && !w.writing
 }
 
 // Shutdown is ShutdownWith(t, websocket.CloseNormalClosure, "").
-func (w *GorillaWriter) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+func (w *Writer) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	return w.ShutdownWith(t, websocket.CloseNormalClosure, "")
 }
 
 // ShutdownWith closes the connection gracefully: first it refuses new
 // writes ([asyncio.ErrShutdown]) and writes every queued message, then it
 // sends a close frame with code and reason, then it waits for the peer's
-// close frame for up to [GorillaOptions.CloseTimeout], and then it closes
+// close frame for up to [Options.CloseTimeout], and then it closes
 // the connection. It is Ready when the connection is closed, also when the
 // peer did not answer in time: every message was written by then.
 //
 // The peer's close frame is read by the application's read loop, whose
 // NextReader or ReadMessage returns a *[websocket.CloseError] for it, or,
-// with [GorillaOptions.ReadClose], by the writer's goroutine. If the peer
+// with [Options.ReadClose], by the writer's goroutine. If the peer
 // closed first, the writer answered with its own close frame echoing the
 // peer's code, and ShutdownWith waits for that answer to be written.
 //
 // A NotReady ShutdownWith resumes when called again, whatever its
 // arguments: the first call chooses the close frame. After Ready it is
 // Ready at once. A write error before the close frame is written is
-// sticky, as is [net.ErrClosed] when [GorillaWriter.Close] cut the
+// sticky, as is [net.ErrClosed] when [Writer.Close] cut the
 // shutdown short. code 1005 (websocket.CloseNoStatusReceived) sends a close
 // frame with no code; other codes that may not be sent, and reasons longer
 // than 123 bytes or not UTF-8, are refused without starting the shutdown.
-func (w *GorillaWriter) ShutdownWith(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
-	if !gwSendableCode(code) {
-		return asyncio.NotReady[struct{}](), errGorillaCloseCode
+func (w *Writer) ShutdownWith(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
+	if !sendableCode(code) {
+		return asyncio.NotReady[struct{}](), errCloseCode
 	}
 	if len(reason) > 123 || !utf8.ValidString(reason) || (code == websocket.CloseNoStatusReceived && reason != "") {
-		return asyncio.NotReady[struct{}](), errGorillaCloseReason
+		return asyncio.NotReady[struct{}](), errCloseReason
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return asyncio.NotReady[struct{}](), w.err
 	}
-	if w.state == gwClosed {
+	if w.state == stateClosed {
 		return asyncio.Ready(struct{}{}), nil
 	}
-	if w.state == gwOpen {
-		w.state = gwClosing
+	if w.state == stateOpen {
+		w.state = stateClosing
 		w.closeCode, w.closeText = code, reason
-		w.pushLocked(gwItem{kind: gwClose})
+		w.pushLocked(item{kind: kindClose})
 	}
-	w.waitLocked(t, gwNeedClosed)
+	w.waitLocked(t, needClosed)
 	return asyncio.NotReady[struct{}](), nil
 }
 
-func gwSendableCode(code int) bool {
+func sendableCode(code int) bool {
 	switch {
 	case code >= 1000 && code <= 1003, code == websocket.CloseNoStatusReceived,
 		code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
@@ -389,20 +389,20 @@ func gwSendableCode(code int) bool {
 
 // Close closes the connection at once, without a close frame: a message
 // being written fails, queued messages are dropped (see
-// [GorillaWriter.Undelivered]), and the writer's goroutine has exited when
+// [Writer.Undelivered]), and the writer's goroutine has exited when
 // Close returns. Over TLS it closes the transport without close_notify.
 // Writes and a Shutdown that had not yet sent its close frame fail with
 // [net.ErrClosed]; after the close frame was sent, Shutdown is Ready. Close
 // is safe to call more than once and concurrently with anything; later
 // calls return nil.
-func (w *GorillaWriter) Close() error {
+func (w *Writer) Close() error {
 	w.mu.Lock()
 	if w.connClosing {
 		w.mu.Unlock()
 		w.wg.Wait()
 		return nil
 	}
-	if w.err == nil && w.state < gwCloseSent {
+	if w.err == nil && w.state < stateCloseSent {
 		w.err = net.ErrClosed
 	}
 	w.dropLocked()
@@ -419,7 +419,7 @@ func (w *GorillaWriter) Close() error {
 	err := nc.Close()
 
 	w.mu.Lock()
-	w.state = gwClosed
+	w.state = stateClosed
 	t = w.takeWaiterLocked()
 	w.mu.Unlock()
 	t.Notify()
@@ -429,18 +429,18 @@ func (w *GorillaWriter) Close() error {
 
 // Queued returns how much of the budget the queued messages use, the one
 // being written included: their length in bytes, with the minimum costs
-// [GorillaOptions.QueueBytes] describes.
-func (w *GorillaWriter) Queued() int {
+// [Options.QueueBytes] describes.
+func (w *Writer) Queued() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.queued
 }
 
 // Available returns how much of the budget is free, QueueBytes minus
-// [GorillaWriter.Queued]: a message that costs no more is accepted now (and
+// [Writer.Queued]: a message that costs no more is accepted now (and
 // any message when nothing is queued). It is 0 or less when the queue is
 // full, and 0 once writes are refused.
-func (w *GorillaWriter) Available() int {
+func (w *Writer) Available() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.writableLocked() != nil {
@@ -449,12 +449,12 @@ func (w *GorillaWriter) Available() int {
 	return w.budget - w.queued
 }
 
-// Undelivered returns how many queued bytes (counted as [GorillaWriter.Queued]
+// Undelivered returns how many queued bytes (counted as [Writer.Queued]
 // counts them) were dropped without being written because the writer
 // failed or was closed. A message whose write failed counts as
 // undelivered, whatever part of it reached the socket. It is 0 while the
 // writer works.
-func (w *GorillaWriter) Undelivered() int64 {
+func (w *Writer) Undelivered() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.undelivered
@@ -464,21 +464,21 @@ func (w *GorillaWriter) Undelivered() int64 {
 // task. A nil t asks for no notification and leaves a waiting task alone,
 // so that Write (which polls with no task) from one goroutine does not
 // take the wake-up of a task waiting in another.
-func (w *GorillaWriter) waitLocked(t *asyncio.Task, need int) {
+func (w *Writer) waitLocked(t *asyncio.Task, need int) {
 	if t != nil {
 		w.waiter, w.need = t, need
 	}
 }
 
 // takeWaiterLocked returns the waiting task and forgets it.
-func (w *GorillaWriter) takeWaiterLocked() *asyncio.Task {
+func (w *Writer) takeWaiterLocked() *asyncio.Task {
 	t := w.waiter
 	w.waiter = nil
 	return t
 }
 
 // wakeLocked returns the waiting task if what it waits for has happened.
-func (w *GorillaWriter) wakeLocked() *asyncio.Task {
+func (w *Writer) wakeLocked() *asyncio.Task {
 	if w.waiter == nil {
 		return nil
 	}
@@ -486,14 +486,14 @@ func (w *GorillaWriter) wakeLocked() *asyncio.Task {
 	switch {
 	case w.err != nil:
 		ok = true
-	case w.need == gwNeedClosed:
-		ok = w.state == gwClosed
-	case w.need == gwNeedFlushed:
+	case w.need == needClosed:
+		ok = w.state == stateClosed
+	case w.need == needFlushed:
 		ok = w.flushedLocked()
 	default:
 		// Room for the message, and for half the budget: a writer that
 		// keeps the queue full is woken once per half, not per message.
-		ok = w.state != gwOpen || w.queued == 0 || w.queued+max(w.need, w.budget/2) <= w.budget
+		ok = w.state != stateOpen || w.queued == 0 || w.queued+max(w.need, w.budget/2) <= w.budget
 	}
 	if !ok {
 		return nil
@@ -502,21 +502,21 @@ func (w *GorillaWriter) wakeLocked() *asyncio.Task {
 }
 
 // failLocked makes err the writer's sticky error and drops the queue.
-func (w *GorillaWriter) failLocked(err error) {
+func (w *Writer) failLocked(err error) {
 	if w.err != nil {
 		return
 	}
 	w.dropLocked()
 	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		w.err = fmt.Errorf("wsconn: gorilla write timed out after %v, %d bytes undelivered: %w", w.writeTimeout, w.undelivered, os.ErrDeadlineExceeded)
+		w.err = fmt.Errorf("gorillaws: write timed out after %v, %d bytes undelivered: %w", w.writeTimeout, w.undelivered, os.ErrDeadlineExceeded)
 		return
 	}
-	w.err = fmt.Errorf("wsconn: gorilla write failed, %d bytes undelivered: %w", w.undelivered, err)
+	w.err = fmt.Errorf("gorillaws: write failed, %d bytes undelivered: %w", w.undelivered, err)
 }
 
 // dropLocked drops the queued messages, except the one being written,
 // which the writer goroutine accounts for.
-func (w *GorillaWriter) dropLocked() {
+func (w *Writer) dropLocked() {
 	if w.q == nil {
 		return
 	}
@@ -526,12 +526,12 @@ func (w *GorillaWriter) dropLocked() {
 		w.undelivered += int64(it.cost)
 		it.release()
 	}
-	gwQueues.Put(w.q)
+	queues.Put(w.q)
 	w.q = nil
 	w.pongPending = false
 }
 
-func (w *GorillaWriter) stopTimerLocked() {
+func (w *Writer) stopTimerLocked() {
 	if w.closeTimer != nil {
 		w.closeTimer.Stop()
 		w.closeTimer = nil
@@ -541,12 +541,12 @@ func (w *GorillaWriter) stopTimerLocked() {
 // run is the writer goroutine: it writes queued items in order, and a
 // pending pong before the next item, until the queue is empty or the
 // writer failed or closed.
-func (w *GorillaWriter) run() {
+func (w *Writer) run() {
 	defer w.wg.Done()
 	var wake *asyncio.Task
 	w.mu.Lock()
 	for {
-		var it gwItem
+		var it item
 		switch {
 		case w.err != nil || w.connClosing:
 			w.running = false
@@ -555,14 +555,14 @@ func (w *GorillaWriter) run() {
 			wake.Notify()
 			return
 		case w.pongPending:
-			it = gwItem{kind: gwPong, n: w.pongLen}
+			it = item{kind: kindPong, n: w.pongLen}
 			w.pongPending = false
 		case w.q != nil && w.q.n > 0:
 			it = w.q.pop()
 		default:
 			w.running = false
 			if w.q != nil {
-				gwQueues.Put(w.q)
+				queues.Put(w.q)
 				w.q = nil
 			}
 			w.mu.Unlock()
@@ -570,7 +570,7 @@ func (w *GorillaWriter) run() {
 			return
 		}
 		var pong [125]byte
-		if it.kind == gwPong {
+		if it.kind == kindPong {
 			copy(pong[:], w.pong[:w.pongLen])
 		}
 		code, text := w.closeCode, w.closeText
@@ -590,12 +590,12 @@ func (w *GorillaWriter) run() {
 			w.failLocked(err)
 		case w.err != nil:
 			// Close cut in while the item was written; it was delivered.
-		case it.kind == gwClose:
+		case it.kind == kindClose:
 			// Nothing is queued after the close frame: this goroutine's last
 			// task is to see the connection closed, now if the peer's close
 			// came first, else when it comes (read here with ReadClose, or
 			// by the application's read loop) or when CloseTimeout passes.
-			w.state = gwCloseSent
+			w.state = stateCloseSent
 			w.running = false
 			peerClosed := w.peerClosed
 			if !peerClosed && !w.readClose {
@@ -617,13 +617,13 @@ func (w *GorillaWriter) run() {
 }
 
 // write writes one item to the connection.
-func (w *GorillaWriter) write(it *gwItem, pong *[125]byte, code int, text string) error {
+func (w *Writer) write(it *item, pong *[125]byte, code int, text string) error {
 	var deadline time.Time
 	if w.writeTimeout > 0 {
 		deadline = time.Now().Add(w.writeTimeout)
 	}
 	switch it.kind {
-	case gwMessage:
+	case kindMessage:
 		var p []byte
 		if it.buf != nil {
 			p = (*it.buf)[:it.n]
@@ -633,10 +633,10 @@ func (w *GorillaWriter) write(it *gwItem, pong *[125]byte, code int, text string
 		}
 		w.c.SetWriteDeadline(deadline)
 		return w.c.WriteMessage(it.mt, p)
-	case gwPrepared:
+	case kindPrepared:
 		w.c.SetWriteDeadline(deadline)
 		return w.c.WritePreparedMessage(it.pm)
-	case gwPong:
+	case kindPong:
 		return w.c.WriteControl(websocket.PongMessage, pong[:it.n], deadline)
 	}
 	if deadline.IsZero() {
@@ -651,7 +651,7 @@ func (w *GorillaWriter) write(it *gwItem, pong *[125]byte, code int, text string
 
 // awaitPeerClose reads and discards messages until the peer's close frame
 // arrives, reading fails, or CloseTimeout passes.
-func (w *GorillaWriter) awaitPeerClose() {
+func (w *Writer) awaitPeerClose() {
 	w.c.SetReadDeadline(time.Now().Add(w.closeTimeout))
 	for {
 		if _, _, err := w.c.NextReader(); err != nil {
@@ -663,7 +663,7 @@ func (w *GorillaWriter) awaitPeerClose() {
 // closeConn closes the connection once the close frame was written and
 // the peer's close arrived or CloseTimeout passed, and wakes a waiting
 // Shutdown. Any number of callers may race to it; the first closes.
-func (w *GorillaWriter) closeConn() {
+func (w *Writer) closeConn() {
 	w.mu.Lock()
 	if w.connClosing {
 		w.mu.Unlock()
@@ -676,7 +676,7 @@ func (w *GorillaWriter) closeConn() {
 	w.c.Close()
 
 	w.mu.Lock()
-	w.state = gwClosed
+	w.state = stateClosed
 	t := w.wakeLocked()
 	w.mu.Unlock()
 	t.Notify()
@@ -685,9 +685,9 @@ func (w *GorillaWriter) closeConn() {
 // onPing is the connection's ping handler: it queues a pong ahead of the
 // queued messages. A pong not yet sent is replaced by the newer one, as
 // RFC 6455 allows.
-func (w *GorillaWriter) onPing(data string) error {
+func (w *Writer) onPing(data string) error {
 	w.mu.Lock()
-	if w.err == nil && w.state <= gwClosing && !w.connClosing {
+	if w.err == nil && w.state <= stateClosing && !w.connClosing {
 		w.pongLen = copy(w.pong[:], data)
 		w.pongPending = true
 		w.startLocked()
@@ -700,19 +700,19 @@ func (w *GorillaWriter) onPing(data string) error {
 // the writer begins its shutdown with the peer's code, so its close frame
 // follows the messages already queued; when the writer's close frame was
 // already sent, the handshake is complete and the connection closes.
-func (w *GorillaWriter) onClose(code int, _ string) error {
+func (w *Writer) onClose(code int, _ string) error {
 	w.mu.Lock()
 	w.peerClosed = true
 	switch {
 	case w.err != nil || w.connClosing:
-	case w.state == gwOpen:
-		w.state = gwClosing
+	case w.state == stateOpen:
+		w.state = stateClosing
 		w.closeCode, w.closeText = code, ""
-		if !gwSendableCode(code) {
+		if !sendableCode(code) {
 			w.closeCode = websocket.CloseNoStatusReceived
 		}
-		w.pushLocked(gwItem{kind: gwClose})
-	case w.state == gwCloseSent:
+		w.pushLocked(item{kind: kindClose})
+	case w.state == stateCloseSent:
 		w.mu.Unlock()
 		w.closeConn()
 		return nil
@@ -723,46 +723,46 @@ func (w *GorillaWriter) onClose(code int, _ string) error {
 	return nil
 }
 
-type gwKind uint8
+type kind uint8
 
 const (
-	gwMessage gwKind = iota
-	gwPrepared
-	gwClose
-	gwPong
+	kindMessage kind = iota
+	kindPrepared
+	kindClose
+	kindPong
 )
 
-// gwItem is one queued message or control frame.
-type gwItem struct {
-	kind gwKind
-	mt   int     // message type of a gwMessage
-	buf  *[]byte // payload of a gwMessage, from gwGetBuf; nil when empty
+// item is one queued message or control frame.
+type item struct {
+	kind kind
+	mt   int     // message type of a kindMessage
+	buf  *[]byte // payload of a kindMessage, from getBuf; nil when empty
 	n    int     // payload length
 	cost int     // what the item counts against the budget
 	pm   *websocket.PreparedMessage
 }
 
-func (it *gwItem) release() {
+func (it *item) release() {
 	if it.buf != nil {
-		gwPutBuf(it.buf)
+		putBuf(it.buf)
 		it.buf = nil
 	}
 	it.pm = nil
 }
 
-// gwQueue is a FIFO ring of items. Rings are pooled: a writer holds one
+// queue is a FIFO ring of items. Rings are pooled: a writer holds one
 // only while it has messages queued.
-type gwQueue struct {
-	items []gwItem // len is a power of two
+type queue struct {
+	items []item // len is a power of two
 	head  int
 	n     int
 }
 
-var gwQueues = sync.Pool{New: func() any { return &gwQueue{items: make([]gwItem, 16)} }}
+var queues = sync.Pool{New: func() any { return &queue{items: make([]item, 16)} }}
 
-func (q *gwQueue) push(it gwItem) {
+func (q *queue) push(it item) {
 	if q.n == len(q.items) {
-		items := make([]gwItem, 2*len(q.items))
+		items := make([]item, 2*len(q.items))
 		for i := range q.n {
 			items[i] = q.items[(q.head+i)&(len(q.items)-1)]
 		}
@@ -772,46 +772,46 @@ func (q *gwQueue) push(it gwItem) {
 	q.n++
 }
 
-func (q *gwQueue) pop() gwItem {
+func (q *queue) pop() item {
 	it := q.items[q.head]
-	q.items[q.head] = gwItem{}
+	q.items[q.head] = item{}
 	q.head = (q.head + 1) & (len(q.items) - 1)
 	q.n--
 	return it
 }
 
 // Message buffers come from pools by power-of-two size class, from
-// 64 B to gwMaxBuf (1 MiB); larger ones are allocated for the message.
+// 64 B to maxBuf (1 MiB); larger ones are allocated for the message.
 const (
-	gwMinBufShift = 6
-	gwMaxBufShift = 20
-	gwMaxBuf      = 1 << gwMaxBufShift
+	minBufShift = 6
+	maxBufShift = 20
+	maxBuf      = 1 << maxBufShift
 )
 
-var gwBufs [gwMaxBufShift - gwMinBufShift + 1]sync.Pool
+var bufs [maxBufShift - minBufShift + 1]sync.Pool
 
-func gwBufClass(n int) int {
-	return max(bits.Len(uint(n-1)), gwMinBufShift) - gwMinBufShift
+func bufClass(n int) int {
+	return max(bits.Len(uint(n-1)), minBufShift) - minBufShift
 }
 
-// gwGetBuf returns a buffer of length n > 0.
-func gwGetBuf(n int) *[]byte {
-	if n > gwMaxBuf {
+// getBuf returns a buffer of length n > 0.
+func getBuf(n int) *[]byte {
+	if n > maxBuf {
 		b := make([]byte, n)
 		return &b
 	}
-	c := gwBufClass(n)
-	if v := gwBufs[c].Get(); v != nil {
+	c := bufClass(n)
+	if v := bufs[c].Get(); v != nil {
 		b := v.(*[]byte)
 		*b = (*b)[:n]
 		return b
 	}
-	b := make([]byte, n, 1<<(c+gwMinBufShift))
+	b := make([]byte, n, 1<<(c+minBufShift))
 	return &b
 }
 
-func gwPutBuf(b *[]byte) {
-	if c := cap(*b); c <= gwMaxBuf && c == 1<<(gwBufClass(c)+gwMinBufShift) {
-		gwBufs[gwBufClass(c)].Put(b)
+func putBuf(b *[]byte) {
+	if c := cap(*b); c <= maxBuf && c == 1<<(bufClass(c)+minBufShift) {
+		bufs[bufClass(c)].Put(b)
 	}
 }

@@ -1,4 +1,4 @@
-package wsconn_test
+package gorillaws_test
 
 import (
 	"context"
@@ -12,12 +12,13 @@ import (
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/wsconn"
+	"github.com/pollws/pollws/wsconn/gorillaws"
 )
 
-// A gorilla server that writes through a GorillaWriter. The handler keeps
+// A gorilla server that writes through a Writer. The handler keeps
 // gorilla's read loop, which sees the client's answer to the close frame
 // and so lets Shutdown finish.
-func ExampleNewGorillaWriter() {
+func ExampleNew() {
 	handled := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer close(handled)
@@ -25,7 +26,7 @@ func ExampleNewGorillaWriter() {
 		if err != nil {
 			return
 		}
-		w := wsconn.NewGorillaWriter(c, nil)
+		w := gorillaws.New(c, nil)
 		defer w.Close()
 		var reads sync.WaitGroup
 		defer reads.Wait()
@@ -85,7 +86,7 @@ func (l *lines) PollProduce(_ *asyncio.Task, dst *asyncio.Destination[[]byte], _
 
 // A Pump streams a producer's messages to a client as text messages,
 // pulling only as fast as the connection takes them.
-func ExamplePump() {
+func ExampleWriter_pump() {
 	handled := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer close(handled)
@@ -94,7 +95,7 @@ func ExamplePump() {
 			return
 		}
 		// No read loop here: Shutdown reads the client's answer itself.
-		w := wsconn.NewGorillaWriter(c, &wsconn.GorillaOptions{ReadClose: true})
+		w := gorillaws.New(c, &gorillaws.Options{ReadClose: true})
 		defer w.Close()
 		p := &lines{"one", "two", "three"}
 		pump := wsconn.NewPump(p, wsconn.MessageSinkOf(w, websocket.TextMessage), nil)
@@ -133,18 +134,18 @@ func ExamplePump() {
 }
 
 // Broadcasting one prepared message to every subscriber: each
-// GorillaWriter queues it without copying, and a stalled subscriber only
+// Writer queues it without copying, and a stalled subscriber only
 // fills its own queue.
-func ExampleGorillaWriter_PollWritePrepared() {
+func ExampleWriter_PollWritePrepared() {
 	const subscribers = 3
 	var handlers sync.WaitGroup
-	writers := make(chan *wsconn.GorillaWriter, subscribers)
+	writers := make(chan *gorillaws.Writer, subscribers)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
 		if err != nil {
 			return
 		}
-		writers <- wsconn.NewGorillaWriter(c, &wsconn.GorillaOptions{ReadClose: true})
+		writers <- gorillaws.New(c, &gorillaws.Options{ReadClose: true})
 	}))
 	defer srv.Close()
 	defer handlers.Wait()
