@@ -85,11 +85,10 @@ var (
 // *[websocket.CloseError]. An application that sets its own handlers
 // afterwards takes that over.
 //
-// A Writer is safe for use by multiple goroutines. A poll that
-// answers NotReady remembers only the latest [asyncio.Task], as the
-// contract says; goroutines that wait on the writer at the same time must
-// take turns (hold a lock around each blocking call), or the one whose task
-// was replaced is not woken.
+// A Writer is safe for use by multiple goroutines, and any number of them
+// may wait on it at once: every [asyncio.Task] that got NotReady is
+// notified when what it waits for (room in the queue, a flush, the close)
+// is possible.
 type Writer struct {
 	c            *websocket.Conn
 	budget       int
@@ -100,12 +99,14 @@ type Writer struct {
 	wg sync.WaitGroup // the writer goroutine; Add only under mu while the connection is open
 
 	mu          sync.Mutex
-	q           *queue // nil when empty
-	queued      int    // budget used by queued messages and the one being written
-	running     bool   // the writer goroutine is alive
-	writing     bool   // the writer goroutine is writing an item taken from q
-	waiter      *asyncio.Task
-	need        int // what the waiter waits for: room for need bytes, or needFlushed, needClosed
+	q           *queue          // nil when empty
+	queued      int             // budget used by queued messages and the one being written
+	running     bool            // the writer goroutine is alive
+	writing     bool            // the writer goroutine is writing an item taken from q
+	roomWait    asyncio.WaitSet // tasks waiting for room in the queue
+	roomNeed    int             // the smallest cost a task in roomWait waits to queue
+	flushWait   asyncio.WaitSet // tasks waiting for the queue to be written
+	closeWait   asyncio.WaitSet // tasks waiting for the connection to be closed
 	state       state
 	err         error // sticky
 	closeCode   int
@@ -131,11 +132,6 @@ const (
 	stateClosing         // the close frame is queued: writes are refused
 	stateCloseSent       // the close frame was written; waiting for the peer's close
 	stateClosed          // the connection is closed
-)
-
-const (
-	needFlushed = -1
-	needClosed  = -2
 )
 
 // New returns a writer over c configured by o (nil: the
@@ -275,7 +271,12 @@ func (w *Writer) admitLocked(t *asyncio.Task, n int) (asyncio.Async[int], error)
 	}
 	cost := max(n, minCost)
 	if w.queued > 0 && w.queued+cost > w.budget {
-		w.waitLocked(t, cost)
+		if t != nil {
+			if w.roomWait.Len() == 0 || cost < w.roomNeed {
+				w.roomNeed = cost
+			}
+			w.roomWait.Add(t)
+		}
 		return asyncio.NotReady[int](), nil
 	}
 	return asyncio.Ready(cost), nil
@@ -321,7 +322,7 @@ func (w *Writer) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	if w.flushedLocked() {
 		return asyncio.Ready(struct{}{}), nil
 	}
-	w.waitLocked(t, needFlushed)
+	w.flushWait.Add(t)
 	return asyncio.NotReady[struct{}](), nil
 }
 
@@ -374,7 +375,7 @@ func (w *Writer) ShutdownWith(t *asyncio.Task, code int, reason string) (asyncio
 		w.closeCode, w.closeText = code, reason
 		w.pushLocked(item{kind: kindClose})
 	}
-	w.waitLocked(t, needClosed)
+	w.closeWait.Add(t)
 	return asyncio.NotReady[struct{}](), nil
 }
 
@@ -408,9 +409,9 @@ func (w *Writer) Close() error {
 	w.dropLocked()
 	w.connClosing = true
 	w.stopTimerLocked()
-	t := w.takeWaiterLocked()
+	wake := w.takeAllLocked()
 	w.mu.Unlock()
-	t.Notify()
+	wake.Notify()
 
 	nc := w.c.NetConn()
 	if tc, ok := nc.(*tls.Conn); ok {
@@ -420,9 +421,9 @@ func (w *Writer) Close() error {
 
 	w.mu.Lock()
 	w.state = stateClosed
-	t = w.takeWaiterLocked()
+	wake = w.takeAllLocked()
 	w.mu.Unlock()
-	t.Notify()
+	wake.Notify()
 	w.wg.Wait()
 	return err
 }
@@ -460,45 +461,37 @@ func (w *Writer) Undelivered() int64 {
 	return w.undelivered
 }
 
-// waitLocked registers t, which waits for need, in place of the previous
-// task. A nil t asks for no notification and leaves a waiting task alone,
-// so that Write (which polls with no task) from one goroutine does not
-// take the wake-up of a task waiting in another.
-func (w *Writer) waitLocked(t *asyncio.Task, need int) {
-	if t != nil {
-		w.waiter, w.need = t, need
-	}
+// takeAllLocked takes every waiting task, to be notified once the lock
+// is released.
+func (w *Writer) takeAllLocked() asyncio.Wakeups {
+	var wake asyncio.Wakeups
+	w.roomWait.TakeInto(&wake)
+	w.flushWait.TakeInto(&wake)
+	w.closeWait.TakeInto(&wake)
+	return wake
 }
 
-// takeWaiterLocked returns the waiting task and forgets it.
-func (w *Writer) takeWaiterLocked() *asyncio.Task {
-	t := w.waiter
-	w.waiter = nil
-	return t
-}
-
-// wakeLocked returns the waiting task if what it waits for has happened.
-func (w *Writer) wakeLocked() *asyncio.Task {
-	if w.waiter == nil {
-		return nil
+// wakeLocked takes the tasks whose wait is over: all of them once the
+// writer failed; else those waiting for the close once the connection is
+// closed, those waiting for a flush once the queue is written, and those
+// waiting for room once the queue has drained to where the smallest
+// message they wait to queue fits beside half the budget (so that writers
+// that keep the queue full are woken once per half, not per message).
+func (w *Writer) wakeLocked() asyncio.Wakeups {
+	if w.err != nil {
+		return w.takeAllLocked()
 	}
-	var ok bool
-	switch {
-	case w.err != nil:
-		ok = true
-	case w.need == needClosed:
-		ok = w.state == stateClosed
-	case w.need == needFlushed:
-		ok = w.flushedLocked()
-	default:
-		// Room for the message, and for half the budget: a writer that
-		// keeps the queue full is woken once per half, not per message.
-		ok = w.state != stateOpen || w.queued == 0 || w.queued+max(w.need, w.budget/2) <= w.budget
+	var wake asyncio.Wakeups
+	if w.state == stateClosed {
+		w.closeWait.TakeInto(&wake)
 	}
-	if !ok {
-		return nil
+	if w.flushedLocked() {
+		w.flushWait.TakeInto(&wake)
 	}
-	return w.takeWaiterLocked()
+	if w.roomWait.Len() > 0 && (w.state != stateOpen || w.queued == 0 || w.queued+max(w.roomNeed, w.budget/2) <= w.budget) {
+		w.roomWait.TakeInto(&wake)
+	}
+	return wake
 }
 
 // failLocked makes err the writer's sticky error and drops the queue.
@@ -543,7 +536,7 @@ func (w *Writer) stopTimerLocked() {
 // writer failed or closed.
 func (w *Writer) run() {
 	defer w.wg.Done()
-	var wake *asyncio.Task
+	var wake asyncio.Wakeups
 	w.mu.Lock()
 	for {
 		var it item
@@ -677,9 +670,9 @@ func (w *Writer) closeConn() {
 
 	w.mu.Lock()
 	w.state = stateClosed
-	t := w.wakeLocked()
+	wake := w.wakeLocked()
 	w.mu.Unlock()
-	t.Notify()
+	wake.Notify()
 }
 
 // onPing is the connection's ping handler: it queues a pong ahead of the
@@ -717,9 +710,9 @@ func (w *Writer) onClose(code int, _ string) error {
 		w.closeConn()
 		return nil
 	}
-	t := w.wakeLocked()
+	wake := w.wakeLocked()
 	w.mu.Unlock()
-	t.Notify()
+	wake.Notify()
 	return nil
 }
 

@@ -377,7 +377,7 @@ func TestIdleHasNoGoroutine(t *testing.T) {
 
 func TestConcurrentWritersNeverRace(t *testing.T) {
 	const (
-		blockers = 8 // goroutines waiting through BlockOn, taking turns
+		blockers = 8 // goroutines waiting through BlockOn, at the same time
 		tryers   = 4 // goroutines calling Write, which never waits
 		prepared = 2 // goroutines queueing prepared messages
 		senders  = blockers + tryers + prepared
@@ -422,18 +422,15 @@ func TestConcurrentWritersNeverRace(t *testing.T) {
 	}()
 
 	ctx := testCtx(t)
-	var turn sync.Mutex // one waiting task at a time (see Writer)
 	var wg sync.WaitGroup
 	errs := make(chan error, senders+1)
 	for g := range blockers {
 		wg.Go(func() {
 			for i := range each {
 				msg := fmt.Appendf(nil, "%d:%d:%s", g, i, strings.Repeat("x", i%200))
-				turn.Lock()
 				_, err := asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[int], error) {
 					return w.PollWriteMessage(t, websocket.TextMessage, msg)
 				})
-				turn.Unlock()
 				if err != nil {
 					errs <- err
 					return
@@ -447,9 +444,7 @@ func TestConcurrentWritersNeverRace(t *testing.T) {
 				_, err := w.Write(fmt.Appendf(nil, "%d:%d", g, i))
 				switch {
 				case errors.Is(err, asyncio.ErrWouldBlock):
-					turn.Lock()
 					err = asyncio.Flush(ctx, w)
-					turn.Unlock()
 					if err != nil {
 						errs <- err
 						return
@@ -468,11 +463,9 @@ func TestConcurrentWritersNeverRace(t *testing.T) {
 			for i := range each {
 				pm, err := websocket.NewPreparedMessage(websocket.TextMessage, fmt.Appendf(nil, "%d:%d", g, i))
 				if err == nil {
-					turn.Lock()
 					_, err = asyncio.BlockOn(ctx, func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 						return w.PollWritePrepared(t, pm)
 					})
-					turn.Unlock()
 				}
 				if err != nil {
 					errs <- err
