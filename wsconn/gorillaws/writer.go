@@ -51,6 +51,7 @@ const (
 	defaultCloseTimeout = 5 * time.Second
 	minCost             = 64      // what a small message counts against the budget
 	preparedCost        = 1 << 10 // what a prepared message counts against the budget
+	maxPongs            = 16      // pongs waiting to go out, at most
 )
 
 var (
@@ -79,8 +80,8 @@ var (
 //
 // New installs the connection's ping and close handlers, so
 // that pongs and the answer to the peer's close frame also go through the
-// writer's goroutine: a pong goes ahead of the queued messages, the close
-// frame after them. The application's read loop (NextReader, ReadMessage)
+// writer's goroutine: every ping gets its own pong, in order, ahead of the
+// queued messages, and the close frame goes after them. The application's read loop (NextReader, ReadMessage)
 // runs the handlers and still sees the peer's close as a
 // *[websocket.CloseError]. An application that sets its own handlers
 // afterwards takes that over.
@@ -115,9 +116,8 @@ type Writer struct {
 	connClosing bool // the connection is being closed or was closed
 	closeTimer  *time.Timer
 	undelivered int64
-	pongPending bool
-	pongLen     int
-	pong        [125]byte
+	pongs       *pongRing // nil when no pong waits
+	pongRoom    sync.Cond // signalled when pongs has room, or pongs are no longer sent
 }
 
 var (
@@ -155,6 +155,7 @@ func New(c *websocket.Conn, o *Options) *Writer {
 	if w.closeTimeout <= 0 {
 		w.closeTimeout = defaultCloseTimeout
 	}
+	w.pongRoom.L = &w.mu
 	c.SetPingHandler(w.onPing)
 	c.SetCloseHandler(w.onClose)
 	return w
@@ -508,8 +509,9 @@ func (w *Writer) failLocked(err error) {
 }
 
 // dropLocked drops the queued messages, except the one being written,
-// which the writer goroutine accounts for.
+// which the writer goroutine accounts for, and the pongs.
 func (w *Writer) dropLocked() {
+	w.dropPongsLocked()
 	if w.q == nil {
 		return
 	}
@@ -521,7 +523,6 @@ func (w *Writer) dropLocked() {
 	}
 	queues.Put(w.q)
 	w.q = nil
-	w.pongPending = false
 }
 
 func (w *Writer) stopTimerLocked() {
@@ -547,9 +548,8 @@ func (w *Writer) run() {
 			w.mu.Unlock()
 			wake.Notify()
 			return
-		case w.pongPending:
-			it = item{kind: kindPong, n: w.pongLen}
-			w.pongPending = false
+		case w.pongs != nil && w.pongs.n > 0:
+			it = item{kind: kindPong}
 		case w.q != nil && w.q.n > 0:
 			it = w.q.pop()
 		default:
@@ -558,13 +558,15 @@ func (w *Writer) run() {
 				queues.Put(w.q)
 				w.q = nil
 			}
+			w.dropPongsLocked()
 			w.mu.Unlock()
 			wake.Notify()
 			return
 		}
 		var pong [125]byte
 		if it.kind == kindPong {
-			copy(pong[:], w.pong[:w.pongLen])
+			it.n = w.pongs.pop(&pong)
+			w.pongRoom.Broadcast()
 		}
 		code, text := w.closeCode, w.closeText
 		w.writing = true
@@ -590,6 +592,7 @@ func (w *Writer) run() {
 			// by the application's read loop) or when CloseTimeout passes.
 			w.state = stateCloseSent
 			w.running = false
+			w.dropPongsLocked()
 			peerClosed := w.peerClosed
 			if !peerClosed && !w.readClose {
 				w.closeTimer = time.AfterFunc(w.closeTimeout, w.closeConn)
@@ -664,6 +667,7 @@ func (w *Writer) closeConn() {
 	}
 	w.connClosing = true
 	w.stopTimerLocked()
+	w.dropPongsLocked()
 	w.mu.Unlock()
 
 	w.c.Close()
@@ -673,20 +677,6 @@ func (w *Writer) closeConn() {
 	wake := w.wakeLocked()
 	w.mu.Unlock()
 	wake.Notify()
-}
-
-// onPing is the connection's ping handler: it queues a pong ahead of the
-// queued messages. A pong not yet sent is replaced by the newer one, as
-// RFC 6455 allows.
-func (w *Writer) onPing(data string) error {
-	w.mu.Lock()
-	if w.err == nil && w.state <= stateClosing && !w.connClosing {
-		w.pongLen = copy(w.pong[:], data)
-		w.pongPending = true
-		w.startLocked()
-	}
-	w.mu.Unlock()
-	return nil
 }
 
 // onClose is the connection's close handler. When the peer closes first,
