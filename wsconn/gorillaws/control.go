@@ -1,6 +1,10 @@
 package gorillaws
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
 
 // onPing is the connection's ping handler: it queues a pong with the
 // ping's payload, to go out ahead of the queued messages and after the
@@ -13,7 +17,7 @@ func (w *Writer) onPing(data string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
-		if w.err != nil || w.state > stateClosing || w.connClosing {
+		if w.err != nil || w.state > stateClosing {
 			return nil
 		}
 		if w.pongs == nil {
@@ -59,11 +63,12 @@ func (r *pongRing) push(data string) {
 	r.n++
 }
 
-// pop copies the oldest pong's payload into p and returns its length; the
-// ring must not be empty.
-func (r *pongRing) pop(p *[125]byte) int {
-	n := copy(p[:], r.payload[r.head][:r.size[r.head]])
+// pop writes the oldest pong into f as a frame and returns the frame's
+// length; the ring must not be empty.
+func (r *pongRing) pop(f *[2 + 125]byte) int {
+	n := copy(f[2:], r.payload[r.head][:r.size[r.head]])
+	f[0], f[1] = 0x80|websocket.PongMessage, byte(n)
 	r.head = (r.head + 1) % maxPongs
 	r.n--
-	return n
+	return 2 + n
 }

@@ -1,15 +1,10 @@
 package gorillaws
 
 import (
-	"crypto/tls"
 	"errors"
-	"fmt"
-	"math/bits"
 	"net"
-	"os"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -21,15 +16,15 @@ import (
 type Options struct {
 	// QueueBytes is the byte budget of queued messages: a message is
 	// accepted when it fits in what is left of it, or when nothing is
-	// queued, whatever its size. Each message counts as at least 64 bytes
-	// and a prepared message as 1 KiB (its size is not visible through
-	// gorilla's API). Default 64 KiB.
+	// queued, whatever its size. A message counts as its length, and at
+	// least 64 bytes. Default 64 KiB.
 	QueueBytes int
 
-	// WriteTimeout bounds the write of each message and control frame to
-	// the connection; when it passes, the writer fails with an error that
-	// matches os.ErrDeadlineExceeded. Default 0: no limit, except for the
-	// close frame, whose write is bounded by CloseTimeout.
+	// WriteTimeout bounds each write to the connection (one or more
+	// queued frames at a time); when it passes, the writer fails with an
+	// error that matches os.ErrDeadlineExceeded. Default 0: no limit,
+	// except for a write that ends with the close frame, which
+	// CloseTimeout bounds.
 	WriteTimeout time.Duration
 
 	// CloseTimeout bounds how long Shutdown waits for the peer's close
@@ -41,17 +36,16 @@ type Options struct {
 	// must read it itself to see the peer's close frame: after sending its
 	// own, it reads and discards messages until the close arrives, reading
 	// fails, or CloseTimeout passes. Leave it false when the application
-	// runs a read loop (NextReader or ReadMessage), as gorilla requires of
-	// most applications: gorilla allows one reader at a time.
+	// runs a read loop, as gorilla requires of most applications: gorilla
+	// allows one reader at a time.
 	ReadClose bool
 }
 
 const (
 	defaultQueueBytes   = 64 << 10
 	defaultCloseTimeout = 5 * time.Second
-	minCost             = 64      // what a small message counts against the budget
-	preparedCost        = 1 << 10 // what a prepared message counts against the budget
-	maxPongs            = 16      // pongs waiting to go out, at most
+	minCost             = 64 // what a small message counts against the budget
+	maxPongs            = 16 // pongs waiting to go out, at most
 )
 
 var (
@@ -63,61 +57,77 @@ var (
 )
 
 // Writer gives a gorilla/websocket connection the poll contract of
-// [asyncio.AsyncWriter]: writes copy each message into a bounded queue and
-// never block, and one goroutine writes the queue to the connection. That
-// goroutine exists only while the queue is not empty (an idle writer holds
-// no goroutine and no buffer) and is the only caller of the connection's
-// write methods (NextWriter, WriteMessage, WritePreparedMessage,
-// WriteControl), so gorilla's "concurrent write to websocket connection"
-// panic cannot happen whatever the callers do.
+// [asyncio.AsyncWriter]: writes copy each message, framed, into a bounded
+// queue and never block, and one goroutine writes the queue to the
+// connection, several frames per system call when they are waiting. That
+// goroutine exists only while the queue is not empty: an idle Writer holds
+// no goroutine and no buffer.
 //
-// [Writer.PollWrite] sends p as one binary message, so a
-// Writer is a byte-stream AsyncWriter whose writes keep their
-// boundaries; [Writer.PollWriteMessage] chooses the message type and
+// [Writer.PollWrite] sends p as one binary message, so a Writer is a
+// byte-stream AsyncWriter whose writes keep their boundaries;
+// [Writer.PollWriteMessage] chooses the message type and
 // [Writer.PollWritePrepared] queues a [websocket.PreparedMessage] for
-// broadcast. [Writer.Shutdown] flushes the queue, sends a close
-// frame, waits for the peer's close, and closes the connection.
+// broadcast. [Writer.Shutdown] flushes the queue, sends a close frame,
+// waits for the peer's close, and closes the connection.
 //
-// New installs the connection's ping and close handlers, so
-// that pongs and the answer to the peer's close frame also go through the
-// writer's goroutine: every ping gets its own pong, in order, ahead of the
-// queued messages, and the close frame goes after them. The application's read loop (NextReader, ReadMessage)
-// runs the handlers and still sees the peer's close as a
-// *[websocket.CloseError]. An application that sets its own handlers
-// afterwards takes that over.
+// The Writer frames its messages itself and writes them to the network
+// connection under gorilla's, so gorilla's write methods are never called
+// and its "concurrent write to websocket connection" panic cannot happen,
+// whatever the callers do. New installs the connection's ping and close
+// handlers, so that pongs and the answer to the peer's close frame go
+// through the Writer too: every ping gets its own pong, in order, ahead of
+// the queued messages, and the close frame goes after them. The
+// application's read loop runs the handlers and still sees the peer's
+// close as a *[websocket.CloseError]; it may read through
+// [Writer.NextReader] or [Writer.AppendMessage], which also check the
+// UTF-8 of text messages. An application that sets its own ping or close
+// handler afterwards takes that over.
+//
+// gorilla writes a close frame by itself when it reads bad input (1002 on
+// a protocol error, 1009 on a message over the read limit). Over a
+// connection upgraded with [Upgrade], that close frame goes through the
+// queue like the Writer's own: after the messages accepted before it.
+// Over a connection upgraded elsewhere it goes straight to the network
+// and may overtake queued messages; see [New].
 //
 // A Writer is safe for use by multiple goroutines, and any number of them
 // may wait on it at once: every [asyncio.Task] that got NotReady is
 // notified when what it waits for (room in the queue, a flush, the close)
-// is possible.
+// is possible. Its one lock, mu, is never held while it writes to or
+// closes the connection, nor while it notifies a task.
 type Writer struct {
 	c            *websocket.Conn
+	out          net.Conn // where frames are written: the network connection under c
+	upgraded     bool     // c was upgraded by Upgrade: gorilla's own writes come through writeRaw
+	vectored     bool     // out writes net.Buffers with one system call
 	budget       int
 	writeTimeout time.Duration
 	closeTimeout time.Duration
 	readClose    bool
 
-	wg sync.WaitGroup // the writer goroutine; Add only under mu while the connection is open
+	// The sender goroutine, and the one that waits for the peer's close
+	// when the application no longer reads. Add only under mu while the
+	// state is before stateClosingConn.
+	wg sync.WaitGroup
 
-	mu          sync.Mutex
-	q           *queue          // nil when empty
-	queued      int             // budget used by queued messages and the one being written
-	running     bool            // the writer goroutine is alive
-	writing     bool            // the writer goroutine is writing an item taken from q
-	roomWait    asyncio.WaitSet // tasks waiting for room in the queue
-	roomNeed    int             // the smallest cost a task in roomWait waits to queue
-	flushWait   asyncio.WaitSet // tasks waiting for the queue to be written
-	closeWait   asyncio.WaitSet // tasks waiting for the connection to be closed
-	state       state
-	err         error // sticky
-	closeCode   int
-	closeText   string
-	peerClosed  bool // the peer's close frame was read
-	connClosing bool // the connection is being closed or was closed
-	closeTimer  *time.Timer
-	undelivered int64
-	pongs       *pongRing // nil when no pong waits
-	pongRoom    sync.Cond // signalled when pongs has room, or pongs are no longer sent
+	mu           sync.Mutex
+	state        state
+	err          error     // sticky
+	q            *queue    // nil when empty
+	queued       int       // budget used by queued frames and the ones being written
+	running      bool      // the sender goroutine is alive
+	writing      bool      // the sender goroutine is writing frames taken from q
+	pongs        *pongRing // nil when no pong waits
+	pongRoom     sync.Cond // signalled when pongs has room, or pongs are no longer sent
+	roomWait     asyncio.WaitSet
+	roomNeed     int // the smallest cost a task in roomWait waits to queue
+	flushWait    asyncio.WaitSet
+	closeWait    asyncio.WaitSet
+	peerClosed   bool // the peer's close frame was read
+	readerFailed bool // gorilla's reader failed on bad input and wrote its own close
+	closeTimer   *time.Timer
+	undelivered  int64
+	deadlineSet  bool // a write deadline is set on out; only the sender uses it
 }
 
 var (
@@ -125,25 +135,25 @@ var (
 	_ asyncio.BufWriter   = (*Writer)(nil)
 )
 
-type state uint8
-
-const (
-	stateOpen      state = iota
-	stateClosing         // the close frame is queued: writes are refused
-	stateCloseSent       // the close frame was written; waiting for the peer's close
-	stateClosed          // the connection is closed
-)
-
-// New returns a writer over c configured by o (nil: the
-// defaults). It sets c's ping and close handlers (see [Writer]) and
-// leaves everything else of c to the caller, who must not call c's write
-// methods any more.
+// New returns a writer over c, the server side of a connection,
+// configured by o (nil: the defaults). It sets c's ping and close
+// handlers (see [Writer]) and leaves everything else of c to the caller,
+// who must not call c's write methods any more. Make at most one Writer
+// per connection.
+//
+// Over a connection that [Upgrade] made, every frame, gorilla's own close
+// frames included, goes out in the order it was queued. Over one upgraded
+// otherwise, a close frame that gorilla writes by itself on bad input
+// goes out at once, ahead of queued messages; [Writer.NextReader] and
+// [Writer.AppendMessage] then drop the queue when they return the read
+// error, so that no message follows it.
 func New(c *websocket.Conn, o *Options) *Writer {
 	if o == nil {
 		o = &Options{}
 	}
 	w := &Writer{
 		c:            c,
+		out:          c.NetConn(),
 		budget:       o.QueueBytes,
 		writeTimeout: max(o.WriteTimeout, 0),
 		closeTimeout: o.CloseTimeout,
@@ -158,6 +168,11 @@ func New(c *websocket.Conn, o *Options) *Writer {
 	w.pongRoom.L = &w.mu
 	c.SetPingHandler(w.onPing)
 	c.SetCloseHandler(w.onClose)
+	if hc, ok := w.out.(*conn); ok {
+		w.out, w.upgraded = hc.Conn, true
+		hc.w.Store(w)
+	}
+	w.vectored = vectored(w.out)
 	return w
 }
 
@@ -190,19 +205,18 @@ func (w *Writer) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], e
 		return w.PollWrite(t, nil)
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	r, err := w.admitLocked(t, n)
 	if err != nil || !r.Ready {
-		w.mu.Unlock()
 		return r, err
 	}
-	buf := getBuf(n)
-	for p := (*buf)[:0]; b.Remaining() > 0; {
+	it, p := newFrame(websocket.BinaryMessage, n, r.Value)
+	for p = p[:0]; b.Remaining() > 0; {
 		c := b.Chunk()
 		p = append(p, c...)
 		b.Advance(len(c))
 	}
-	w.pushLocked(item{kind: kindMessage, mt: websocket.BinaryMessage, buf: buf, n: n, cost: r.Value})
-	w.mu.Unlock()
+	w.pushLocked(it)
 	return asyncio.Ready(n), nil
 }
 
@@ -229,37 +243,39 @@ func (w *Writer) PollWriteMessage(t *asyncio.Task, messageType int, p []byte) (a
 		return asyncio.NotReady[int](), errMessageType
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	r, err := w.admitLocked(t, len(p))
 	if err != nil || !r.Ready {
-		w.mu.Unlock()
 		return r, err
 	}
-	var buf *[]byte
-	if len(p) > 0 {
-		buf = getBuf(len(p))
-		copy(*buf, p)
-	}
-	w.pushLocked(item{kind: kindMessage, mt: messageType, buf: buf, n: len(p), cost: r.Value})
-	w.mu.Unlock()
+	it, payload := newFrame(messageType, len(p), r.Value)
+	copy(payload, p)
+	w.pushLocked(it)
 	return asyncio.Ready(len(p)), nil
 }
 
-// PollWritePrepared queues pm, which the writer's goroutine sends with
-// WritePreparedMessage: the way to broadcast one message to many
-// connections, encoded once. pm is not copied and counts as 1 KiB against
-// the budget. Otherwise it is [Writer.PollWriteMessage].
+// PollWritePrepared queues pm: the way to broadcast one message to many
+// connections, framed once. pm's frame is not copied; it counts against
+// the budget as its payload's length. Otherwise it is [Writer.PollWriteMessage]. A
+// prepared close message is refused: close with [Writer.ShutdownWith].
 func (w *Writer) PollWritePrepared(t *asyncio.Task, pm *websocket.PreparedMessage) (asyncio.Async[struct{}], error) {
 	if pm == nil {
 		return asyncio.NotReady[struct{}](), errNilPrepared
 	}
-	w.mu.Lock()
-	r, err := w.admitLocked(t, preparedCost)
-	if err != nil || !r.Ready {
-		w.mu.Unlock()
+	frame, err := preparedFrame(pm)
+	if err != nil {
 		return asyncio.NotReady[struct{}](), err
 	}
-	w.pushLocked(item{kind: kindPrepared, pm: pm, cost: r.Value})
-	w.mu.Unlock()
+	if frame[0]&0x0f == websocket.CloseMessage {
+		return asyncio.NotReady[struct{}](), errMessageType
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, err := w.admitLocked(t, payloadLen(frame))
+	if err != nil || !r.Ready {
+		return asyncio.NotReady[struct{}](), err
+	}
+	w.pushLocked(item{frame: frame, cost: r.Value})
 	return asyncio.Ready(struct{}{}), nil
 }
 
@@ -293,7 +309,7 @@ func (w *Writer) writableLocked() error {
 	return nil
 }
 
-// pushLocked queues it and makes sure the writer goroutine runs.
+// pushLocked queues it and makes sure the sender goroutine runs.
 func (w *Writer) pushLocked(it item) {
 	if w.q == nil {
 		w.q = queues.Get().(*queue)
@@ -304,7 +320,7 @@ func (w *Writer) pushLocked(it item) {
 }
 
 func (w *Writer) startLocked() {
-	if !w.running {
+	if !w.running && w.state < stateClosingConn {
 		w.running = true
 		w.wg.Add(1)
 		go w.run()
@@ -312,8 +328,7 @@ func (w *Writer) startLocked() {
 }
 
 // PollFlush is Ready when every queued message was written to the
-// connection (gorilla writes each message through to the socket), and
-// NotReady until then. It fails with the writer's error.
+// connection, and NotReady until then. It fails with the writer's error.
 func (w *Writer) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -331,106 +346,8 @@ func (w *Writer) flushedLocked() bool {
 	return (w.q == nil || w.q.n == 0) && !w.writing
 }
 
-// Shutdown is ShutdownWith(t, websocket.CloseNormalClosure, "").
-func (w *Writer) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-	return w.ShutdownWith(t, websocket.CloseNormalClosure, "")
-}
-
-// ShutdownWith closes the connection gracefully: first it refuses new
-// writes ([asyncio.ErrShutdown]) and writes every queued message, then it
-// sends a close frame with code and reason, then it waits for the peer's
-// close frame for up to [Options.CloseTimeout], and then it closes
-// the connection. It is Ready when the connection is closed, also when the
-// peer did not answer in time: every message was written by then.
-//
-// The peer's close frame is read by the application's read loop, whose
-// NextReader or ReadMessage returns a *[websocket.CloseError] for it, or,
-// with [Options.ReadClose], by the writer's goroutine. If the peer
-// closed first, the writer answered with its own close frame echoing the
-// peer's code, and ShutdownWith waits for that answer to be written.
-//
-// A NotReady ShutdownWith resumes when called again, whatever its
-// arguments: the first call chooses the close frame. After Ready it is
-// Ready at once. A write error before the close frame is written is
-// sticky, as is [net.ErrClosed] when [Writer.Close] cut the
-// shutdown short. code 1005 (websocket.CloseNoStatusReceived) sends a close
-// frame with no code; other codes that may not be sent, and reasons longer
-// than 123 bytes or not UTF-8, are refused without starting the shutdown.
-func (w *Writer) ShutdownWith(t *asyncio.Task, code int, reason string) (asyncio.Async[struct{}], error) {
-	if !sendableCode(code) {
-		return asyncio.NotReady[struct{}](), errCloseCode
-	}
-	if len(reason) > 123 || !utf8.ValidString(reason) || (code == websocket.CloseNoStatusReceived && reason != "") {
-		return asyncio.NotReady[struct{}](), errCloseReason
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.err != nil {
-		return asyncio.NotReady[struct{}](), w.err
-	}
-	if w.state == stateClosed {
-		return asyncio.Ready(struct{}{}), nil
-	}
-	if w.state == stateOpen {
-		w.state = stateClosing
-		w.closeCode, w.closeText = code, reason
-		w.pushLocked(item{kind: kindClose})
-	}
-	w.closeWait.Add(t)
-	return asyncio.NotReady[struct{}](), nil
-}
-
-func sendableCode(code int) bool {
-	switch {
-	case code >= 1000 && code <= 1003, code == websocket.CloseNoStatusReceived,
-		code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
-}
-
-// Close closes the connection at once, without a close frame: a message
-// being written fails, queued messages are dropped (see
-// [Writer.Undelivered]), and the writer's goroutine has exited when
-// Close returns. Over TLS it closes the transport without close_notify.
-// Writes and a Shutdown that had not yet sent its close frame fail with
-// [net.ErrClosed]; after the close frame was sent, Shutdown is Ready. Close
-// is safe to call more than once and concurrently with anything; later
-// calls return nil.
-func (w *Writer) Close() error {
-	w.mu.Lock()
-	if w.connClosing {
-		w.mu.Unlock()
-		w.wg.Wait()
-		return nil
-	}
-	if w.err == nil && w.state < stateCloseSent {
-		w.err = net.ErrClosed
-	}
-	w.dropLocked()
-	w.connClosing = true
-	w.stopTimerLocked()
-	wake := w.takeAllLocked()
-	w.mu.Unlock()
-	wake.Notify()
-
-	nc := w.c.NetConn()
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	err := nc.Close()
-
-	w.mu.Lock()
-	w.state = stateClosed
-	wake = w.takeAllLocked()
-	w.mu.Unlock()
-	wake.Notify()
-	w.wg.Wait()
-	return err
-}
-
-// Queued returns how much of the budget the queued messages use, the one
-// being written included: their length in bytes, with the minimum costs
+// Queued returns how much of the budget the queued messages use, the ones
+// being written included: their length in bytes, with the minimum cost
 // [Options.QueueBytes] describes.
 func (w *Writer) Queued() int {
 	w.mu.Lock()
@@ -439,8 +356,8 @@ func (w *Writer) Queued() int {
 }
 
 // Available returns how much of the budget is free, QueueBytes minus
-// [Writer.Queued]: a message that costs no more is accepted now (and
-// any message when nothing is queued). It is 0 or less when the queue is
+// [Writer.Queued]: a message that costs no more is accepted now (and any
+// message when nothing is queued). It is 0 or less when the queue is
 // full, and 0 once writes are refused.
 func (w *Writer) Available() int {
 	w.mu.Lock()
@@ -453,9 +370,8 @@ func (w *Writer) Available() int {
 
 // Undelivered returns how many queued bytes (counted as [Writer.Queued]
 // counts them) were dropped without being written because the writer
-// failed or was closed. A message whose write failed counts as
-// undelivered, whatever part of it reached the socket. It is 0 while the
-// writer works.
+// failed or was closed. A write that failed counts as undelivered,
+// whatever part of it reached the socket. It is 0 while the writer works.
 func (w *Writer) Undelivered() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -475,9 +391,10 @@ func (w *Writer) takeAllLocked() asyncio.Wakeups {
 // wakeLocked takes the tasks whose wait is over: all of them once the
 // writer failed; else those waiting for the close once the connection is
 // closed, those waiting for a flush once the queue is written, and those
-// waiting for room once the queue has drained to where the smallest
-// message they wait to queue fits beside half the budget (so that writers
-// that keep the queue full are woken once per half, not per message).
+// waiting for room once writes are refused or the queue has drained to
+// where the smallest message they wait to queue fits beside half the
+// budget (so that writers that keep the queue full are woken once per
+// half, not per message).
 func (w *Writer) wakeLocked() asyncio.Wakeups {
 	if w.err != nil {
 		return w.takeAllLocked()
@@ -493,308 +410,4 @@ func (w *Writer) wakeLocked() asyncio.Wakeups {
 		w.roomWait.TakeInto(&wake)
 	}
 	return wake
-}
-
-// failLocked makes err the writer's sticky error and drops the queue.
-func (w *Writer) failLocked(err error) {
-	if w.err != nil {
-		return
-	}
-	w.dropLocked()
-	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-		w.err = fmt.Errorf("gorillaws: write timed out after %v, %d bytes undelivered: %w", w.writeTimeout, w.undelivered, os.ErrDeadlineExceeded)
-		return
-	}
-	w.err = fmt.Errorf("gorillaws: write failed, %d bytes undelivered: %w", w.undelivered, err)
-}
-
-// dropLocked drops the queued messages, except the one being written,
-// which the writer goroutine accounts for, and the pongs.
-func (w *Writer) dropLocked() {
-	w.dropPongsLocked()
-	if w.q == nil {
-		return
-	}
-	for w.q.n > 0 {
-		it := w.q.pop()
-		w.queued -= it.cost
-		w.undelivered += int64(it.cost)
-		it.release()
-	}
-	queues.Put(w.q)
-	w.q = nil
-}
-
-func (w *Writer) stopTimerLocked() {
-	if w.closeTimer != nil {
-		w.closeTimer.Stop()
-		w.closeTimer = nil
-	}
-}
-
-// run is the writer goroutine: it writes queued items in order, and a
-// pending pong before the next item, until the queue is empty or the
-// writer failed or closed.
-func (w *Writer) run() {
-	defer w.wg.Done()
-	var wake asyncio.Wakeups
-	w.mu.Lock()
-	for {
-		var it item
-		switch {
-		case w.err != nil || w.connClosing:
-			w.running = false
-			w.dropLocked()
-			w.mu.Unlock()
-			wake.Notify()
-			return
-		case w.pongs != nil && w.pongs.n > 0:
-			it = item{kind: kindPong}
-		case w.q != nil && w.q.n > 0:
-			it = w.q.pop()
-		default:
-			w.running = false
-			if w.q != nil {
-				queues.Put(w.q)
-				w.q = nil
-			}
-			w.dropPongsLocked()
-			w.mu.Unlock()
-			wake.Notify()
-			return
-		}
-		var pong [125]byte
-		if it.kind == kindPong {
-			it.n = w.pongs.pop(&pong)
-			w.pongRoom.Broadcast()
-		}
-		code, text := w.closeCode, w.closeText
-		w.writing = true
-		w.mu.Unlock()
-		wake.Notify()
-
-		err := w.write(&it, &pong, code, text)
-		it.release()
-
-		w.mu.Lock()
-		w.writing = false
-		w.queued -= it.cost
-		switch {
-		case err != nil:
-			w.undelivered += int64(it.cost)
-			w.failLocked(err)
-		case w.err != nil:
-			// Close cut in while the item was written; it was delivered.
-		case it.kind == kindClose:
-			// Nothing is queued after the close frame: this goroutine's last
-			// task is to see the connection closed, now if the peer's close
-			// came first, else when it comes (read here with ReadClose, or
-			// by the application's read loop) or when CloseTimeout passes.
-			w.state = stateCloseSent
-			w.running = false
-			w.dropPongsLocked()
-			peerClosed := w.peerClosed
-			if !peerClosed && !w.readClose {
-				w.closeTimer = time.AfterFunc(w.closeTimeout, w.closeConn)
-			}
-			wake = w.wakeLocked()
-			w.mu.Unlock()
-			wake.Notify()
-			if peerClosed || w.readClose {
-				if !peerClosed {
-					w.awaitPeerClose()
-				}
-				w.closeConn()
-			}
-			return
-		}
-		wake = w.wakeLocked()
-	}
-}
-
-// write writes one item to the connection.
-func (w *Writer) write(it *item, pong *[125]byte, code int, text string) error {
-	var deadline time.Time
-	if w.writeTimeout > 0 {
-		deadline = time.Now().Add(w.writeTimeout)
-	}
-	switch it.kind {
-	case kindMessage:
-		var p []byte
-		if it.buf != nil {
-			p = (*it.buf)[:it.n]
-		}
-		if it.mt == websocket.PingMessage || it.mt == websocket.PongMessage {
-			return w.c.WriteControl(it.mt, p, deadline)
-		}
-		w.c.SetWriteDeadline(deadline)
-		return w.c.WriteMessage(it.mt, p)
-	case kindPrepared:
-		w.c.SetWriteDeadline(deadline)
-		return w.c.WritePreparedMessage(it.pm)
-	case kindPong:
-		return w.c.WriteControl(websocket.PongMessage, pong[:it.n], deadline)
-	}
-	if deadline.IsZero() {
-		deadline = time.Now().Add(w.closeTimeout)
-	}
-	var msg []byte
-	if code != websocket.CloseNoStatusReceived {
-		msg = websocket.FormatCloseMessage(code, text)
-	}
-	return w.c.WriteControl(websocket.CloseMessage, msg, deadline)
-}
-
-// awaitPeerClose reads and discards messages until the peer's close frame
-// arrives, reading fails, or CloseTimeout passes.
-func (w *Writer) awaitPeerClose() {
-	w.c.SetReadDeadline(time.Now().Add(w.closeTimeout))
-	for {
-		if _, _, err := w.c.NextReader(); err != nil {
-			return
-		}
-	}
-}
-
-// closeConn closes the connection once the close frame was written and
-// the peer's close arrived or CloseTimeout passed, and wakes a waiting
-// Shutdown. Any number of callers may race to it; the first closes.
-func (w *Writer) closeConn() {
-	w.mu.Lock()
-	if w.connClosing {
-		w.mu.Unlock()
-		return
-	}
-	w.connClosing = true
-	w.stopTimerLocked()
-	w.dropPongsLocked()
-	w.mu.Unlock()
-
-	w.c.Close()
-
-	w.mu.Lock()
-	w.state = stateClosed
-	wake := w.wakeLocked()
-	w.mu.Unlock()
-	wake.Notify()
-}
-
-// onClose is the connection's close handler. When the peer closes first,
-// the writer begins its shutdown with the peer's code, so its close frame
-// follows the messages already queued; when the writer's close frame was
-// already sent, the handshake is complete and the connection closes.
-func (w *Writer) onClose(code int, _ string) error {
-	w.mu.Lock()
-	w.peerClosed = true
-	switch {
-	case w.err != nil || w.connClosing:
-	case w.state == stateOpen:
-		w.state = stateClosing
-		w.closeCode, w.closeText = code, ""
-		if !sendableCode(code) {
-			w.closeCode = websocket.CloseNoStatusReceived
-		}
-		w.pushLocked(item{kind: kindClose})
-	case w.state == stateCloseSent:
-		w.mu.Unlock()
-		w.closeConn()
-		return nil
-	}
-	wake := w.wakeLocked()
-	w.mu.Unlock()
-	wake.Notify()
-	return nil
-}
-
-type kind uint8
-
-const (
-	kindMessage kind = iota
-	kindPrepared
-	kindClose
-	kindPong
-)
-
-// item is one queued message or control frame.
-type item struct {
-	kind kind
-	mt   int     // message type of a kindMessage
-	buf  *[]byte // payload of a kindMessage, from getBuf; nil when empty
-	n    int     // payload length
-	cost int     // what the item counts against the budget
-	pm   *websocket.PreparedMessage
-}
-
-func (it *item) release() {
-	if it.buf != nil {
-		putBuf(it.buf)
-		it.buf = nil
-	}
-	it.pm = nil
-}
-
-// queue is a FIFO ring of items. Rings are pooled: a writer holds one
-// only while it has messages queued.
-type queue struct {
-	items []item // len is a power of two
-	head  int
-	n     int
-}
-
-var queues = sync.Pool{New: func() any { return &queue{items: make([]item, 16)} }}
-
-func (q *queue) push(it item) {
-	if q.n == len(q.items) {
-		items := make([]item, 2*len(q.items))
-		for i := range q.n {
-			items[i] = q.items[(q.head+i)&(len(q.items)-1)]
-		}
-		q.items, q.head = items, 0
-	}
-	q.items[(q.head+q.n)&(len(q.items)-1)] = it
-	q.n++
-}
-
-func (q *queue) pop() item {
-	it := q.items[q.head]
-	q.items[q.head] = item{}
-	q.head = (q.head + 1) & (len(q.items) - 1)
-	q.n--
-	return it
-}
-
-// Message buffers come from pools by power-of-two size class, from
-// 64 B to maxBuf (1 MiB); larger ones are allocated for the message.
-const (
-	minBufShift = 6
-	maxBufShift = 20
-	maxBuf      = 1 << maxBufShift
-)
-
-var bufs [maxBufShift - minBufShift + 1]sync.Pool
-
-func bufClass(n int) int {
-	return max(bits.Len(uint(n-1)), minBufShift) - minBufShift
-}
-
-// getBuf returns a buffer of length n > 0.
-func getBuf(n int) *[]byte {
-	if n > maxBuf {
-		b := make([]byte, n)
-		return &b
-	}
-	c := bufClass(n)
-	if v := bufs[c].Get(); v != nil {
-		b := v.(*[]byte)
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 1<<(c+minBufShift))
-	return &b
-}
-
-func putBuf(b *[]byte) {
-	if c := cap(*b); c <= maxBuf && c == 1<<(bufClass(c)+minBufShift) {
-		bufs[bufClass(c)].Put(b)
-	}
 }

@@ -38,7 +38,8 @@ const (
 )
 
 // testServer is a loopback HTTP server (TLS or not) that upgrades every
-// request with gorilla and hands the server side of the connection over.
+// request with gorilla, through Upgrade, and hands the server side of the
+// connection over.
 type testServer struct {
 	srv   *httptest.Server
 	conns chan *websocket.Conn
@@ -48,7 +49,7 @@ func newTestServer(t testing.TB, useTLS bool) *testServer {
 	s := &testServer{conns: make(chan *websocket.Conn, 256)}
 	var up websocket.Upgrader
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
+		c, err := Upgrade(&up, w, r, nil)
 		if err != nil {
 			return
 		}
@@ -130,6 +131,9 @@ func (s *testServer) dialGobwas(t testing.TB) (conn net.Conn, r io.Reader, raw *
 }
 
 func tcpConn(c net.Conn) *net.TCPConn {
+	if hc, ok := c.(*conn); ok {
+		c = hc.NetConn()
+	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
