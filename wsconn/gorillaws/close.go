@@ -131,7 +131,7 @@ func (w *Writer) closeSentLocked() {
 // close: because nothing else reads the connection ([Options.ReadClose]),
 // or the application's reads ended, or gorilla's reader failed.
 func (w *Writer) readsCloseLocked() bool {
-	return w.readClose || w.readerFailed
+	return w.readClose || w.readEnded || w.readerFailed
 }
 
 // readStoppedLocked is called when the Writer learns that nothing will
@@ -296,21 +296,30 @@ func (w *Writer) writeRaw(p []byte) (int, error) {
 		w.mu.Unlock()
 		return len(p), nil
 	}
-	buf := getBuf(len(p))
-	it := item{frame: *buf, buf: buf, cost: max(len(p), minCost)}
-	copy(it.frame, p)
 	var wake asyncio.Wakeups
 	if code, ok := closeCode(p); ok {
-		it.close, it.cost = true, 0
+		it := closeFrame(code, string(p[min(4, len(p)):]))
+		if code == websocket.CloseProtocolError && string(p[4:]) == gorillaBadCloseReason {
+			// RFC 6455 and Autobahn 7.5.1 want 1007 (invalid payload data)
+			// for a close reason that is not UTF-8, as for text.
+			it = closeFrame(websocket.CloseInvalidFramePayloadData, "invalid UTF-8 in the close reason")
+		}
 		w.noteGorillaCloseLocked(code)
 		wake = w.beginCloseLocked(it)
 	} else {
+		buf := getBuf(len(p))
+		it := item{frame: *buf, buf: buf, cost: max(len(p), minCost)}
+		copy(it.frame, p)
 		w.pushLocked(it)
 	}
 	w.mu.Unlock()
 	wake.Notify()
 	return len(p), nil
 }
+
+// gorillaBadCloseReason is the reason of the close frame gorilla sends
+// when the peer's close reason is not UTF-8.
+const gorillaBadCloseReason = "invalid utf8 payload in close frame"
 
 // noteGorillaCloseLocked records that gorilla wrote a close frame with
 // code by itself: with 1002 or 1009 its reader failed on bad input, and

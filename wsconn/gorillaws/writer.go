@@ -125,9 +125,12 @@ type Writer struct {
 	closeWait    asyncio.WaitSet
 	peerClosed   bool // the peer's close frame was read
 	readerFailed bool // gorilla's reader failed on bad input and wrote its own close
+	readEnded    bool // the application's reads through NextReader ended
+	readErr      error
 	closeTimer   *time.Timer
 	undelivered  int64
-	deadlineSet  bool // a write deadline is set on out; only the sender uses it
+	deadlineSet  bool          // a write deadline is set on out; only the sender uses it
+	msg          messageReader // the reader NextReader returned; only the reading goroutine uses it
 }
 
 var (
