@@ -2,6 +2,7 @@ package gorillaws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,14 +16,14 @@ import (
 	"github.com/pollws/pollws/wsconn/gorillaws"
 )
 
-// A gorilla server that writes through a Writer. The handler keeps
-// gorilla's read loop, which sees the client's answer to the close frame
-// and so lets Shutdown finish.
+// A gorilla server that writes through a Writer. The handler keeps a
+// read loop, which sees the client's answer to the close frame and so
+// lets Shutdown finish.
 func ExampleNew() {
 	handled := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer close(handled)
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		c, err := gorillaws.Upgrade(&websocket.Upgrader{}, rw, r, nil)
 		if err != nil {
 			return
 		}
@@ -32,7 +33,7 @@ func ExampleNew() {
 		defer reads.Wait()
 		reads.Go(func() {
 			for {
-				if _, _, err := c.ReadMessage(); err != nil {
+				if _, _, err := w.AppendMessage(nil); err != nil {
 					return
 				}
 			}
@@ -71,6 +72,72 @@ func ExampleNew() {
 	// websocket: close 1000 (normal)
 }
 
+// An echo server: it reads each message into a buffer it reuses and
+// queues it back with its type. Text that is not UTF-8 ends the reads
+// with close 1007, after the echoes already queued.
+func ExampleWriter_AppendMessage() {
+	handled := make(chan struct{})
+	invalid := make(chan bool, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		defer close(handled)
+		c, err := gorillaws.Upgrade(&websocket.Upgrader{}, rw, r, nil)
+		if err != nil {
+			return
+		}
+		w := gorillaws.New(c, nil)
+		defer w.Close()
+		var buf []byte
+		for {
+			typ, p, err := w.AppendMessage(buf[:0])
+			if err != nil {
+				invalid <- errors.Is(err, gorillaws.ErrInvalidUTF8)
+				break
+			}
+			buf = p
+			if _, err := asyncio.BlockOn(r.Context(), func(t *asyncio.Task) (asyncio.Async[int], error) {
+				return w.PollWriteMessage(t, typ, p)
+			}); err != nil {
+				break
+			}
+		}
+		// The close frame is queued already: Shutdown waits for it to go
+		// out and for the client's answer, which the Writer reads itself
+		// now that the application stopped reading.
+		if err := asyncio.Shutdown(r.Context(), w); err != nil {
+			fmt.Println("shutdown:", err)
+		}
+	}))
+	defer srv.Close()
+	defer func() { <-handled }()
+
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	client.WriteMessage(websocket.TextMessage, []byte("héllo"))
+	client.WriteMessage(websocket.BinaryMessage, []byte{0xff, 0xfe})
+	client.WriteMessage(websocket.TextMessage, []byte{0xff, 0xfe})
+	for {
+		typ, p, err := client.ReadMessage()
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		fmt.Printf("%d %q\n", typ, p)
+	}
+	fmt.Println("the server's read failed on invalid UTF-8:", <-invalid)
+	// Output:
+	// 1 "héllo"
+	// 2 "\xff\xfe"
+	// websocket: close 1007 (invalid payload data): invalid UTF-8
+	// the server's read failed on invalid UTF-8: true
+}
+
+// A Writer is a sink a wsconn.Pump can drive (through MessageSinkOf).
+var _ wsconn.TypedMessageWriter[int] = (*gorillaws.Writer)(nil)
+
 // lines is a StreamProducer of the messages it holds.
 type lines []string
 
@@ -90,7 +157,7 @@ func ExampleWriter_pump() {
 	handled := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer close(handled)
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		c, err := gorillaws.Upgrade(&websocket.Upgrader{}, rw, r, nil)
 		if err != nil {
 			return
 		}
@@ -141,7 +208,7 @@ func ExampleWriter_PollWritePrepared() {
 	var handlers sync.WaitGroup
 	writers := make(chan *gorillaws.Writer, subscribers)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
+		c, err := gorillaws.Upgrade(&websocket.Upgrader{}, rw, r, nil)
 		if err != nil {
 			return
 		}
