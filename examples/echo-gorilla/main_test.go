@@ -26,3 +26,7 @@ const onebyteClose = "gorilla reads a close payload of 1 byte as a close without
 // TestSuites runs the shared end-to-end suites against the server in
 // this process.
 func TestSuites(t *testing.T) { echotest.All(t, echotest.InProcess(run), known) }
+
+// TestSuitesCommand runs the shared suites against the command, as a
+// user runs it.
+func TestSuitesCommand(t *testing.T) { echotest.All(t, echotest.Command(), known) }

@@ -29,6 +29,9 @@ type Server struct {
 	// WebSocket endpoint is /ws.
 	URL   string
 	lines func() []string
+	stop  func() error
+	once  sync.Once
+	err   error
 }
 
 // WSURL returns the URL of the WebSocket endpoint.
@@ -41,6 +44,15 @@ func (s *Server) TLS() bool { return strings.HasPrefix(s.URL, "https:") }
 
 // Lines returns every line the server printed so far, its log included.
 func (s *Server) Lines() []string { return s.lines() }
+
+// Stop stops the server as Ctrl-C does, and returns once it has drained
+// and exited, with its error (in process, its run's; as a command, its
+// exit status). Lines then holds all it printed. Only the first call
+// stops; later ones return the same error.
+func (s *Server) Stop() error {
+	s.once.Do(func() { s.err = s.stop() })
+	return s.err
+}
 
 // Start starts an echo server with args, the echo example's command-line
 // flags ("-tls", "-max-message", "1000", …), listening on a loopback port
@@ -66,24 +78,24 @@ func InProcess(run RunFunc) Start {
 		out := &lineWriter{more: make(chan struct{}, 1)}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), out) }()
-		stopped := false
-		t.Cleanup(func() {
+		s := &Server{lines: out.lines, stop: func() error {
 			cancel()
-			if !stopped {
-				if err := <-done; err != nil {
-					t.Errorf("the server's run returned %v", err)
-				}
+			return <-done
+		}}
+		t.Cleanup(func() {
+			if err := s.Stop(); err != nil {
+				t.Errorf("the server's run returned %v", err)
 			}
 		})
 		timeout := time.After(startTimeout)
 		for {
-			if u := out.url(); u != "" {
-				return &Server{URL: u, lines: out.lines}
+			if s.URL = out.url(); s.URL != "" {
+				return s
 			}
 			select {
 			case <-out.more:
 			case err := <-done:
-				stopped = true
+				s.once.Do(func() { s.err = err })
 				t.Fatalf("the server's run returned %v before printing a URL; output:\n%s", err, strings.Join(out.lines(), "\n"))
 			case <-timeout:
 				t.Fatalf("the server printed no URL within %v; output:\n%s", startTimeout, strings.Join(out.lines(), "\n"))
@@ -100,7 +112,10 @@ func Command() Start {
 	return func(t *testing.T, args ...string) *Server {
 		t.Helper()
 		p, u := exampletest.Start(t, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-		return &Server{URL: u, lines: p.Lines}
+		return &Server{URL: u, lines: p.Lines, stop: func() error {
+			_, err := p.Interrupt(t)
+			return err
+		}}
 	}
 }
 
