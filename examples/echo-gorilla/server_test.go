@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -219,4 +223,29 @@ func TestDrainCountsUnechoed(t *testing.T) {
 	if m[2] != "1" || m[3] == "0" || m[4] == "0" {
 		t.Fatalf("drain report %q: want the connection forced, bytes undelivered, and the message being echoed counted", m[0])
 	}
+}
+
+// TestCertFiles serves HTTPS and WSS with -cert and -key.
+func TestCertFiles(t *testing.T) {
+	cert, _, err := selfSigned("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, "-cert", certFile, "-key", keyFile)
+	if !s.TLS() {
+		t.Fatalf("with -cert and -key the server serves %s", s.URL)
+	}
+	echo(t, dial(t, s), []byte("over TLS"))
 }

@@ -93,8 +93,12 @@ var (
 // A Writer is safe for use by multiple goroutines, and any number of them
 // may wait on it at once: every [asyncio.Task] that got NotReady is
 // notified when what it waits for (room in the queue, a flush, the close)
-// is possible. Its one lock, mu, is never held while it writes to or
-// closes the connection, nor while it notifies a task.
+// is possible. It holds its one lock only to update its own state, never
+// while it writes to or closes the connection or notifies a task, and
+// never calls gorilla while holding it.
+//
+// Messages go out uncompressed, as permessage-deflate allows, also when
+// the Upgrader negotiated it; gorilla still inflates what it reads.
 type Writer struct {
 	c            *websocket.Conn
 	out          net.Conn // where frames are written: the network connection under c
