@@ -2,7 +2,6 @@ package gorillaws
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"time"
@@ -164,15 +163,13 @@ func (w *Writer) awaitPeerClose() {
 	w.mu.Unlock()
 	for !failed {
 		_, _, err := w.c.NextReader()
-		if err == nil {
+		switch {
+		case err == nil:
 			continue
+		case !badInput(err):
+			return // the peer's close, or the connection's end
 		}
-		var ce *websocket.CloseError
-		var ne net.Error
-		if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-			return
-		}
-		failed = true // bad input: gorilla keeps the error and reads no more
+		failed = true // gorilla keeps the error and reads no more
 	}
 	if cw, ok := w.out.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
