@@ -155,60 +155,51 @@ func TestInvalidUTF8FailsFast(t *testing.T) {
 	}
 }
 
-// TestForeignUpgradeDropsQueueOnBadInput: over a connection upgraded
-// without Upgrade, gorilla's close frame for bad input goes straight to
-// the network; when the read reports the error, the Writer drops its queue
-// so that no message follows that close.
-func TestForeignUpgradeDropsQueueOnBadInput(t *testing.T) {
+// TestForeignUpgradeStopsOnBadInput: over a connection upgraded without
+// Upgrade, gorilla's close frame for bad input goes straight to the
+// network; once the read reports the error, the Writer takes no more
+// messages, so that none follows that close.
+func TestForeignUpgradeStopsOnBadInput(t *testing.T) {
 	conns := make(chan *websocket.Conn, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
 		if err == nil {
-			tcpConn(c.NetConn()).SetWriteBuffer(sockSend)
 			conns <- c
 		}
 	}))
 	t.Cleanup(srv.Close)
 	s := &testServer{srv: srv, conns: conns}
 	conn, r, _, server := s.dialGobwas(t)
-	w := New(server, &Options{QueueBytes: 4 << 20})
+	w := New(server, nil)
 	defer w.Close()
 	appRead := appendEchoLoop(t, w)
-	big := bytes.Repeat([]byte("b"), 256<<10)
-	in := bytes.Join([][]byte{
-		clientFrame(0x80|byte(ws.OpBinary), big),
-		clientFrame(0x80|byte(ws.OpText), []byte("queued")),
-		clientFrame(0x80|0x20|byte(ws.OpText), []byte("RSV2")),
-	}, nil)
-	if _, err := conn.Write(in); err != nil {
+	if _, err := conn.Write(clientFrame(0x80|byte(ws.OpText), []byte("one"))); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if f, err := ws.ReadFrame(r); err != nil || string(f.Payload) != "one" {
+		t.Fatalf("echo: %q, %v", f.Payload, err)
+	}
+	if _, err := conn.Write(clientFrame(0x80|0x20|byte(ws.OpText), []byte("RSV2"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-appRead; !badInput(err) {
 		t.Fatalf("application read ended with %v, want gorilla's protocol error", err)
 	}
-	_, err := w.Shutdown(nil)
-	if err == nil || !badInput(errors.Unwrap(err)) {
-		t.Errorf("Shutdown after gorilla closed: %v, want the read error", err)
+	for _, poll := range []func() error{
+		func() error { _, err := w.PollWriteMessage(nil, websocket.TextMessage, []byte("late")); return err },
+		func() error { _, err := w.Shutdown(nil); return err },
+	} {
+		if err := poll(); err == nil || !badInput(errors.Unwrap(err)) {
+			t.Errorf("after gorilla closed: %v, want the read error", err)
+		}
 	}
 	w.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var got []serverFrame
-	for {
-		f, err := ws.ReadFrame(r)
-		if err != nil {
-			break
-		}
-		got = append(got, serverFrame{f.Header.OpCode, f.Payload})
+	got, err := readFrames(r)
+	if err != nil || len(got) != 1 || closeOf(got[0]) != websocket.CloseProtocolError {
+		t.Fatalf("client read %v, %v; want gorilla's close 1002", got, err)
 	}
-	for i, f := range got {
-		if f.op == ws.OpClose && i != len(got)-1 {
-			t.Fatalf("client read %v: frames after the close", got)
-		}
-	}
-	if len(got) == 0 || got[len(got)-1].op != ws.OpClose || closeOf(got[len(got)-1]) != websocket.CloseProtocolError {
-		t.Errorf("client read %v, want gorilla's close 1002 last", got)
-	}
-	if n := w.Undelivered(); n == 0 {
-		t.Errorf("Undelivered = 0 with the echoes dropped")
+	if f, err := ws.ReadFrame(r); err == nil {
+		t.Fatalf("client read %v after the close", serverFrame{f.Header.OpCode, f.Payload})
 	}
 }

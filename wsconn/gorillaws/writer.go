@@ -151,9 +151,12 @@ var (
 // Over a connection that [Upgrade] made, every frame, gorilla's own close
 // frames included, goes out in the order it was queued. Over one upgraded
 // otherwise, a close frame that gorilla writes by itself on bad input
-// goes out at once, ahead of queued messages; [Writer.NextReader] and
-// [Writer.AppendMessage] then drop the queue when they return the read
-// error, so that no message follows it.
+// goes out at once, ahead of queued messages, and gorilla's one-second
+// deadline for it also bounds a write of the Writer in progress;
+// [Writer.NextReader] and [Writer.AppendMessage] drop the queue and
+// refuse writes when they return that read error, so that nothing is
+// queued after the close, but frames the Writer was writing at that
+// moment may still follow it.
 func New(c *websocket.Conn, o *Options) *Writer {
 	if o == nil {
 		o = &Options{}
