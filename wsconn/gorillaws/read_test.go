@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -160,15 +158,7 @@ func TestInvalidUTF8FailsFast(t *testing.T) {
 // network; once the read reports the error, the Writer takes no more
 // messages, so that none follows that close.
 func TestForeignUpgradeStopsOnBadInput(t *testing.T) {
-	conns := make(chan *websocket.Conn, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(rw, r, nil)
-		if err == nil {
-			conns <- c
-		}
-	}))
-	t.Cleanup(srv.Close)
-	s := &testServer{srv: srv, conns: conns}
+	s := newServerUpgrading(t, false, (*websocket.Upgrader).Upgrade)
 	conn, r, _, server := s.dialGobwas(t)
 	w := New(server, nil)
 	defer w.Close()

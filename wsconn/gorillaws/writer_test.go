@@ -46,10 +46,15 @@ type testServer struct {
 }
 
 func newTestServer(t testing.TB, useTLS bool) *testServer {
+	return newServerUpgrading(t, useTLS, Upgrade)
+}
+
+// newServerUpgrading is newTestServer with the upgrade done by upgrade.
+func newServerUpgrading(t testing.TB, useTLS bool, upgrade func(*websocket.Upgrader, http.ResponseWriter, *http.Request, http.Header) (*websocket.Conn, error)) *testServer {
 	s := &testServer{conns: make(chan *websocket.Conn, 256)}
 	var up websocket.Upgrader
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Upgrade(&up, w, r, nil)
+		c, err := upgrade(&up, w, r, nil)
 		if err != nil {
 			return
 		}
@@ -219,18 +224,24 @@ func (p *gobwasPeer) Close() error { return reset(p.raw) }
 
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		tls    bool
-		gobwas bool
-		queue  int
+		name    string
+		tls     bool
+		gobwas  bool
+		queue   int
+		foreign bool // upgraded by gorilla's Upgrader, not Upgrade
 	}{
-		{"tcp/gorilla", false, false, 0},
-		{"tls/gorilla", true, false, 0},
-		{"tcp/gobwas", false, true, 0},
-		{"tcp/gorilla/queue4KiB", false, false, 4 << 10},
+		{"tcp/gorilla", false, false, 0, false},
+		{"tls/gorilla", true, false, 0, false},
+		{"tcp/gobwas", false, true, 0, false},
+		{"tcp/gorilla/queue4KiB", false, false, 4 << 10, false},
+		{"tcp/gorilla/foreign", false, false, 0, true},
+		{"tls/gobwas/foreign", true, true, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestServer(t, tc.tls)
+			if tc.foreign {
+				s = newServerUpgrading(t, tc.tls, (*websocket.Upgrader).Upgrade)
+			}
 			asynciotest.TestWriter(t, func() (asyncio.AsyncWriter, asynciotest.Peer, func(), error) {
 				var (
 					peer   asynciotest.Peer
