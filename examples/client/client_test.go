@@ -47,7 +47,8 @@ func newEchoServer(t *testing.T, tls bool, alter func(i int, p []byte) []byte) *
 		s.conns.Add(1)
 		ctx := context.Background()
 		for i := 0; ; i++ {
-			op, p, err := c.ReadMessage(ctx)
+			m, err := c.ReadMessage(ctx)
+			op, p := m.Type, m.Data
 			if err != nil {
 				return // the client closed: the close frame was answered
 			}

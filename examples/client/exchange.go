@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/wsconn"
 )
@@ -30,7 +28,7 @@ type inFlight struct {
 // receiver's until wait returns.
 type exchange struct {
 	c       *wsconn.Conn
-	op      ws.OpCode
+	op      wsconn.MessageType
 	check   bool
 	timeout time.Duration                       // for each echo
 	expect  func(m inFlight, buf []byte) []byte // what m's echo must be
@@ -51,14 +49,14 @@ type exchange struct {
 func newExchange(ctx context.Context, c *wsconn.Conn, cfg config) *exchange {
 	x := &exchange{
 		c:        c,
-		op:       ws.OpBinary,
+		op:       wsconn.Binary,
 		check:    cfg.check,
 		timeout:  cfg.timeout,
 		inflight: make(chan inFlight, cfg.window-1), // and one the receiver holds
 		failed:   make(chan struct{}),
 	}
 	if cfg.textMessages() {
-		x.op = ws.OpText
+		x.op = wsconn.Text
 	}
 	// The receiver collects the echoes of what was sent even after an
 	// interrupt: each within the timeout.
@@ -127,7 +125,8 @@ func (x *exchange) receive(ctx context.Context) {
 	var want []byte
 	for m := range x.inflight {
 		rctx, cancel := context.WithTimeoutCause(ctx, x.timeout, errNoEcho)
-		op, p, err := x.c.ReadMessage(rctx)
+		msg, err := x.c.ReadMessage(rctx)
+		op, p := msg.Type, msg.Data
 		cancel()
 		if err != nil {
 			x.err = fmt.Errorf("waiting for echo %d: %w", m.seq+1, err)

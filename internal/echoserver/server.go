@@ -1,6 +1,6 @@
-// Package echoserver is the echo server of examples/echo and
-// examples/echo-gorilla, shared with the end-to-end tests so that they run
-// the very code the examples run.
+// Package echoserver is the echo server of examples/echo, on wsconn.Conn.
+// Its tests run the shared end-to-end suites of internal/echotest against
+// it.
 //
 // The server echoes every message with its opcode and the peer's close
 // code, serves a page that runs an echo in the browser at /, admits
@@ -19,9 +19,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gorilla/websocket"
-
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
@@ -33,21 +30,12 @@ var page []byte
 // Backend chooses the writer the echo runs on.
 type Backend int
 
-const (
-	// Pollws echoes on a [wsconn.Conn]: gobwas frames written through a
-	// ConnWriter, replies batched before each read blocks.
-	Pollws Backend = iota
-	// Gorilla echoes on a gorilla/websocket connection written through a
-	// [wsconn.GorillaWriter].
-	Gorilla
-)
+// Pollws echoes on a [wsconn.Conn]: gobwas frames written through a
+// ConnWriter, replies batched before each read blocks. It is the only
+// backend: the gorilla one is examples/echo-gorilla, on its own.
+const Pollws Backend = 0
 
-func (b Backend) String() string {
-	if b == Gorilla {
-		return "gorilla"
-	}
-	return "pollws"
-}
+func (b Backend) String() string { return "pollws" }
 
 // Config holds the server's settings; [Config.RegisterFlags] binds them to
 // the examples' flags.
@@ -102,7 +90,6 @@ type Stats struct {
 type Server struct {
 	cfg      Config
 	group    *shutdown.Group
-	upgrader websocket.Upgrader
 	open     atomic.Int64
 	accepted atomic.Int64
 	messages atomic.Int64
@@ -117,7 +104,6 @@ func New(cfg Config) *Server {
 		Policy: shutdown.Limits{MaxConcurrent: cfg.MaxConns},
 		Logger: cfg.Logger,
 	})
-	s.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096} // gorilla's default CheckOrigin: same origin or none
 	return s
 }
 
@@ -142,11 +128,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"open":%d,"accepted":%d,"messages":%d,"bytes":%d}`+"\n", st.Open, st.Accepted, st.Messages, st.Bytes)
 	})
-	echo := s.echoPollws
-	if s.cfg.Backend == Gorilla {
-		echo = s.echoGorilla
-	}
-	mux.Handle("/ws", s.group.Handler(http.HandlerFunc(echo)))
+	mux.Handle("/ws", s.group.Handler(http.HandlerFunc(s.echoPollws)))
 	return mux
 }
 
@@ -177,21 +159,16 @@ func (s *Server) track(r *http.Request, w asyncio.AsyncWriter) (*shutdown.Member
 // has finished.
 const closeTimeout = 5 * time.Second
 
-// peerClosed reports whether err is the peer's close frame. Gorilla
-// reports a connection that broke without one as a CloseError too, with
-// code 1006, which no frame may carry: that peer is gone and cannot take
-// a close.
+// peerClosed reports whether err is the peer's close frame.
 func peerClosed(err error) bool {
 	var ce *wsconn.CloseError
-	var ge *websocket.CloseError
-	return errors.As(err, &ce) || errors.As(err, &ge) && ge.Code != websocket.CloseAbnormalClosure
+	return errors.As(err, &ce)
 }
 
 // ignoreNormalEnd maps the ways a connection normally ends to nil.
 func ignoreNormalEnd(err error) error {
 	var ce *wsconn.CloseError
-	if errors.As(err, &ce) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
@@ -224,9 +201,11 @@ func (s *Server) servePollws(ctx context.Context, c *wsconn.Conn, done func(erro
 	e := echoer{c: c}
 	var end error
 	for end == nil {
-		if e.op, e.p, end = c.AppendMessage(ctx, e.p[:0]); end != nil {
+		var m wsconn.Message
+		if m, end = c.ReadMessage(ctx); end != nil {
 			break
 		}
+		e.op, e.p = m.Type, m.Data
 		_, end = asyncio.BlockOn(ctx, e.poll)
 		s.messages.Add(1)
 		s.bytes.Add(int64(len(e.p)))
@@ -237,58 +216,10 @@ func (s *Server) servePollws(ctx context.Context, c *wsconn.Conn, done func(erro
 // echoer writes one reply; its poll method is reused for every message.
 type echoer struct {
 	c  *wsconn.Conn
-	op ws.OpCode
+	op wsconn.MessageType
 	p  []byte
 }
 
 func (e *echoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
 	return e.c.PollWriteMessage(t, e.op, e.p)
-}
-
-// echoGorilla echoes on gorilla/websocket, writing through a
-// GorillaWriter so that a slow client parks no write and holds a bounded
-// queue.
-func (s *Server) echoGorilla(w http.ResponseWriter, r *http.Request) {
-	conn, err := s.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader answered the request
-	}
-	conn.SetReadLimit(s.cfg.MaxMessage)
-	gw := wsconn.NewGorillaWriter(conn, nil)
-	m, done, err := s.track(r, gw)
-	if err != nil {
-		gw.Close()
-		return
-	}
-	// The read loop goes on while the group shuts the connection down:
-	// gorilla lets only the application read, so the peer's answer to the
-	// close frame arrives here, and the group closes the connection once
-	// it has (or at the drain's deadline), which ends the loop.
-	ctx := m.Context()
-	e := gorillaEchoer{w: gw}
-	var end error
-	for end == nil {
-		if e.typ, e.p, end = conn.ReadMessage(); end != nil {
-			break
-		}
-		if _, err := asyncio.BlockOn(ctx, e.poll); err != nil {
-			if ctx.Err() == nil {
-				end = err
-			}
-			continue // shutting down: the message is not echoed
-		}
-		s.messages.Add(1)
-		s.bytes.Add(int64(len(e.p)))
-	}
-	done(end)
-}
-
-type gorillaEchoer struct {
-	w   *wsconn.GorillaWriter
-	typ int
-	p   []byte
-}
-
-func (e *gorillaEchoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
-	return e.w.PollWriteMessage(t, e.typ, e.p)
 }

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,11 +45,16 @@ func EchoCommand(t *testing.T) {
 }
 
 // Process is an example's main running in the test binary, started by
-// [Start].
+// [Start]. Its output is read as it comes, whether or not the test reads
+// it, so the example never blocks on a full pipe.
 type Process struct {
-	cmd   *exec.Cmd
-	lines chan string
-	out   strings.Builder // every line of output read so far
+	cmd  *exec.Cmd
+	read chan struct{} // closed when the output ended
+
+	mu    sync.Mutex
+	lines []string      // every line of output so far
+	next  int           // lines[:next] were returned by Next
+	more  chan struct{} // signalled when a line arrives
 }
 
 var urlRE = regexp.MustCompile(`(?:https?|wss?)://[^\s)]+`)
@@ -68,12 +74,19 @@ func Start(t *testing.T, args ...string) (*Process, string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{cmd: cmd, lines: make(chan string, 64)}
+	p := &Process{cmd: cmd, read: make(chan struct{}), more: make(chan struct{}, 1)}
 	go func() {
-		defer close(p.lines)
+		defer close(p.read)
 		s := bufio.NewScanner(stdout)
+		s.Buffer(nil, 1<<20)
 		for s.Scan() {
-			p.lines <- s.Text()
+			p.mu.Lock()
+			p.lines = append(p.lines, s.Text())
+			p.mu.Unlock()
+			select {
+			case p.more <- struct{}{}:
+			default:
+			}
 		}
 		io.Copy(io.Discard, stdout)
 	}()
@@ -82,11 +95,12 @@ func Start(t *testing.T, args ...string) (*Process, string) {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
+		<-p.read
 	})
 	for {
 		line, err := p.Next(10 * time.Second)
 		if err != "" {
-			t.Fatalf("the example printed no URL: %s; output:\n%s", err, p.out.String())
+			t.Fatalf("the example printed no URL: %s; output:\n%s", err, p.Output())
 		}
 		if u := urlRE.FindString(line); u != "" {
 			return p, u
@@ -96,32 +110,63 @@ func Start(t *testing.T, args ...string) (*Process, string) {
 
 // Next returns the next line of output, or why there is none.
 func (p *Process) Next(wait time.Duration) (line, missing string) {
-	select {
-	case line, ok := <-p.lines:
-		if !ok {
-			return "", "the output ended"
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		if p.next < len(p.lines) {
+			line = p.lines[p.next]
+			p.next++
+			p.mu.Unlock()
+			return line, ""
 		}
-		p.out.WriteString(line + "\n")
-		return line, ""
-	case <-time.After(wait):
-		return "", "no output for " + wait.String()
+		p.mu.Unlock()
+		select {
+		case <-p.more:
+		case <-p.read:
+			p.mu.Lock()
+			ended := p.next == len(p.lines)
+			p.mu.Unlock()
+			if ended {
+				return "", "the output ended"
+			}
+		case <-timer.C:
+			return "", "no output for " + wait.String()
+		}
 	}
 }
 
-// Interrupt sends SIGINT, as Ctrl-C does, reads the output to its end and
-// returns it with the process's exit error.
+// Lines returns every line of output so far, read by Next or not.
+func (p *Process) Lines() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// Output returns every line of output so far as one string.
+func (p *Process) Output() string {
+	if l := p.Lines(); len(l) > 0 {
+		return strings.Join(l, "\n") + "\n"
+	}
+	return ""
+}
+
+// Interrupt sends SIGINT, as Ctrl-C does, waits for the output to end and
+// returns it all with the process's exit error.
 func (p *Process) Interrupt(t *testing.T) (string, error) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, missing := p.Next(30 * time.Second); missing != "" {
-			break
-		}
+	select {
+	case <-p.read:
+	case <-time.After(30 * time.Second):
+		t.Errorf("the example's output did not end within 30s of SIGINT")
+		p.cmd.Process.Kill()
+		<-p.read
 	}
 	err := p.cmd.Wait()
-	return p.out.String(), err
+	return p.Output(), err
 }
 
 // EchoThenInterrupt starts an echo example with args, echoes a text
@@ -136,9 +181,9 @@ func EchoThenInterrupt(t *testing.T, args ...string) {
 	url := "ws" + strings.TrimPrefix(page, "http") + "ws"
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	if strings.HasPrefix(page, "https") {
-		m := regexp.MustCompile(`fingerprint ([0-9A-F:]+)`).FindStringSubmatch(p.out.String())
+		m := regexp.MustCompile(`fingerprint ([0-9A-F:]+)`).FindStringSubmatch(p.Output())
 		if m == nil {
-			t.Fatalf("no certificate fingerprint in the output:\n%s", p.out.String())
+			t.Fatalf("no certificate fingerprint in the output:\n%s", p.Output())
 		}
 		d.TLSClientConfig = &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
 			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)

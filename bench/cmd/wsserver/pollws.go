@@ -11,6 +11,7 @@ import (
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/buf"
 	"github.com/pollws/pollws/wsconn"
+	"github.com/pollws/pollws/wsconn/gorillaws"
 )
 
 func init() {
@@ -64,7 +65,7 @@ func newPollws() impl {
 }
 
 // newPollwsGorilla is gorilla/websocket's read loop with replies written
-// through a wsconn.GorillaWriter.
+// through a gorillaws.Writer.
 func newPollwsGorilla() impl {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return impl{echo: func(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +73,7 @@ func newPollwsGorilla() impl {
 		if err != nil {
 			return
 		}
-		gw := wsconn.NewGorillaWriter(conn, nil)
+		gw := gorillaws.New(conn, nil)
 		defer gw.Close()
 		ctx := context.Background()
 		e := gorillaEchoer{w: gw}
@@ -165,7 +166,7 @@ func (f *frameWriter) poll(t *asyncio.Task) (asyncio.Async[int], error) {
 }
 
 type gorillaEchoer struct {
-	w   *wsconn.GorillaWriter
+	w   *gorillaws.Writer
 	typ int
 	p   []byte
 }
