@@ -23,7 +23,7 @@ package asyncio
 // The zero value is an empty set.
 type WaitSet struct {
 	inline [2]*Task
-	more   []*Task
+	more   *[]*Task // the tasks past two, allocated when a third comes
 }
 
 // Add makes t wait. A task already waiting is not added again; a nil t is
@@ -41,12 +41,15 @@ func (s *WaitSet) Add(t *Task) {
 			return
 		}
 	}
-	for _, u := range s.more {
+	if s.more == nil {
+		s.more = new([]*Task)
+	}
+	for _, u := range *s.more {
 		if u == t {
 			return
 		}
 	}
-	s.more = append(s.more, t)
+	*s.more = append(*s.more, t)
 }
 
 // Remove takes t out of the set, if it waits; a task that stops waiting
@@ -65,11 +68,15 @@ func (s *WaitSet) Remove(t *Task) {
 			return
 		}
 	}
-	for i, u := range s.more {
+	if s.more == nil {
+		return
+	}
+	more := *s.more
+	for i, u := range more {
 		if u == t {
-			last := len(s.more) - 1
-			s.more[i], s.more[last] = s.more[last], nil
-			s.more = s.more[:last]
+			last := len(more) - 1
+			more[i], more[last] = more[last], nil
+			*s.more = more[:last]
 			return
 		}
 	}
@@ -78,18 +85,24 @@ func (s *WaitSet) Remove(t *Task) {
 // refill keeps the inline slots filled first, so that Add's scan stops at
 // the first empty one.
 func (s *WaitSet) refill() {
+	if s.more == nil {
+		return
+	}
 	for i := range s.inline {
-		if s.inline[i] == nil && len(s.more) > 0 {
-			last := len(s.more) - 1
-			s.inline[i], s.more[last] = s.more[last], nil
-			s.more = s.more[:last]
+		if more := *s.more; s.inline[i] == nil && len(more) > 0 {
+			last := len(more) - 1
+			s.inline[i], more[last] = more[last], nil
+			*s.more = more[:last]
 		}
 	}
 }
 
 // Len returns the number of tasks waiting.
 func (s *WaitSet) Len() int {
-	n := len(s.more)
+	n := 0
+	if s.more != nil {
+		n = len(*s.more)
+	}
 	for _, t := range s.inline {
 		if t != nil {
 			n++
@@ -107,11 +120,14 @@ func (s *WaitSet) TakeInto(w *Wakeups) {
 			s.inline[i] = nil
 		}
 	}
-	for i, t := range s.more {
-		w.add(t)
-		s.more[i] = nil
+	if s.more == nil {
+		return
 	}
-	s.more = s.more[:0]
+	for i, t := range *s.more {
+		w.add(t)
+		(*s.more)[i] = nil
+	}
+	*s.more = (*s.more)[:0]
 }
 
 // Take empties the set and returns its tasks, to notify once no lock is

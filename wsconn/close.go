@@ -45,8 +45,21 @@ func (c *Conn) beginCloseLocked(code StatusCode, reason string, wake *asyncio.Wa
 		return
 	}
 	c.state = stateClosing
-	c.code, c.reason = code, reason
+	c.closingLocked()
+	c.cl.code, c.cl.reason = code, reason
 	c.out.WakeAll(wake)
+	// The whole closing handshake is bounded, also when the socket is
+	// full and the close frame cannot even be queued.
+	c.cl.by = now() + int64(c.cfg.closeTimeout)
+	c.armLocked()
+}
+
+// closingLocked makes sure the closing state exists.
+func (c *Conn) closingLocked() *closing {
+	if c.cl == nil {
+		c.cl = new(closing)
+	}
+	return c.cl
 }
 
 // queueCloseLocked queues our close frame: stateClosing ->
@@ -55,8 +68,8 @@ func (c *Conn) beginCloseLocked(code StatusCode, reason string, wake *asyncio.Wa
 func (c *Conn) queueCloseLocked(t *asyncio.Task, wake *asyncio.Wakeups) (bool, error) {
 	var body [frame.MaxControlPayload]byte
 	n := 0
-	if c.code != StatusNoStatusRcvd {
-		n = frame.ClosePayload(&body, uint16(c.code), c.reason)
+	if c.cl.code != StatusNoStatusRcvd {
+		n = frame.ClosePayload(&body, uint16(c.cl.code), c.cl.reason)
 	}
 	ok, err := c.controlLocked(t, frame.OpClose, body[:n], wake)
 	if ok && err == nil {
@@ -67,13 +80,7 @@ func (c *Conn) queueCloseLocked(t *asyncio.Task, wake *asyncio.Wakeups) (bool, e
 
 // closeSentLocked records that our close frame left: stateCloseQueued ->
 // stateCloseSent, with the deadline for the peer's answer.
-func (c *Conn) closeSentLocked() {
-	c.state = stateCloseSent
-	if !c.peerDone {
-		c.closeBy = now() + int64(c.cfg.closeTimeout)
-		c.armLocked()
-	}
-}
+func (c *Conn) closeSentLocked() { c.state = stateCloseSent }
 
 // endingLocked ends the handshake: stateCloseSent -> stateEnding.
 func (c *Conn) endingLocked() { c.state = stateEnding }
@@ -200,7 +207,8 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 				}
 				// The reader in progress will see it; it notifies t when
 				// it does, or when it stops reading.
-				c.shutWait.Add(t)
+				c.cl.wait.Add(t)
+				c.waiting.Store(true)
 				return false, false, false, nil
 			}
 			c.endingLocked()
@@ -221,7 +229,7 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 				end = c.closeTimeoutErr()
 			}
 			c.closedLocked(end)
-			c.shutWait.TakeInto(wake)
+			c.takeShutWaitLocked(wake)
 			return end == nil, false, true, end
 		case stateClosed:
 			if c.endErr != nil {
@@ -242,7 +250,12 @@ func isCloseError(err error) bool {
 	return errors.As(err, &ce)
 }
 
+// closeTimeoutErr says why a closing handshake that ran out of time
+// ended; c.mu is held.
 func (c *Conn) closeTimeoutErr() error {
+	if c.state < stateCloseSent {
+		return fmt.Errorf("wsconn: close: the peer took no close frame within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
+	}
 	return fmt.Errorf("wsconn: close: no close frame from the peer within %v: %w", c.cfg.closeTimeout, os.ErrDeadlineExceeded)
 }
 
@@ -265,11 +278,13 @@ func (c *Conn) readForClose(t *asyncio.Task) bool {
 	}
 }
 
-// shutWaiting reports, without c.mu, whether a shutdown waits to read.
-func (c *Conn) shutWaiting() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.shutWait.Len() > 0
+// takeShutWaitLocked adds the shutdowns waiting for the peer's close or
+// the read side to wake.
+func (c *Conn) takeShutWaitLocked(wake *asyncio.Wakeups) {
+	if c.cl != nil {
+		c.cl.wait.TakeInto(wake)
+		c.waiting.Store(false)
+	}
 }
 
 // peerClose handles the peer's close frame with payload p: it checks it,
@@ -299,14 +314,14 @@ func (c *Conn) peerClose(t *asyncio.Task, p []byte) (bool, error) {
 		c.beginCloseLocked(code, "", &wake)
 		ok, err := c.queueCloseLocked(t, &wake)
 		if err == nil && !ok {
-			c.state, c.code = stateOpen, 0 // not answered: read it again later
+			c.state, c.cl = stateOpen, nil // not answered: read it again later
 			c.mu.Unlock()
 			return false, nil
 		}
 	}
 	c.peerDone = true
-	c.peerCode = code
-	c.shutWait.TakeInto(&wake)
+	c.closingLocked().peerCode = code
+	c.takeShutWaitLocked(&wake)
 	c.mu.Unlock()
 	wake.Notify()
 	ce := &CloseError{Code: code, Reason: reason}
@@ -333,7 +348,7 @@ func (c *Conn) fail(code StatusCode, err error) error {
 	wake.Notify()
 	if logIt {
 		c.cfg.log.Warn("wsconn: closing the connection on bad input",
-			"remote", c.conn.RemoteAddr().String(), "code", int(code), "err", err)
+			"remote", c.out.Conn().RemoteAddr().String(), "code", int(code), "err", err)
 	}
 	c.endLater(c.rd.self)
 	return err
@@ -385,11 +400,13 @@ func (c *Conn) readFailed(err error) error {
 		if c.state < stateEnding {
 			c.out.WakeAll(&wake)
 			c.state = stateEnding
+			c.closingLocked().by = now() + int64(c.cfg.closeTimeout)
+			c.armLocked()
 		}
 	} else {
 		closeNow = c.closedLocked(err)
 	}
-	c.shutWait.TakeInto(&wake)
+	c.takeShutWaitLocked(&wake)
 	c.mu.Unlock()
 	c.rd.err = err
 	wake.Notify()
@@ -473,7 +490,7 @@ func (c *Conn) abort(err error) error {
 	c.mu.Lock()
 	closeNow := c.closedLocked(err)
 	var wake asyncio.Wakeups
-	c.shutWait.TakeInto(&wake)
+	c.takeShutWaitLocked(&wake)
 	c.mu.Unlock()
 	wake.Notify()
 	if !closeNow {

@@ -35,45 +35,50 @@ import (
 // side is held by one reader, never while waiting for c.mu.
 type Conn struct {
 	out         sendq.Writer
-	conn        net.Conn
 	sock        *socket.Socket // nil: reads go through a goroutine
-	client      bool
-	cfg         config
+	cfg         *config
 	subprotocol string
+	client      bool
 
 	mu       sync.Mutex
 	state    closeState
-	code     StatusCode // of our close frame, once chosen
-	reason   string
-	peerCode StatusCode // of the peer's close frame, once it came
-	peerDone bool       // the peer's close frame came
-	timedOut bool       // the peer did not answer our close in time
-	mw       *MessageWriter
-	endErr   error // why the connection ended; nil after a clean closing handshake
-	closed   bool  // the socket is closed
+	peerDone bool // the peer's close frame came
+	timedOut bool // the closing handshake ran out of time
 	logged   bool
-	shutWait asyncio.WaitSet // Shutdown polls waiting for the peer's close or the read side
-	finisher bool            // a goroutine drives the closing handshake
-	served   bool            // a Reactor serves the connection and drives its end
-	doomed   atomic.Bool     // the connection ended without its reader: reads find out why
+	finisher bool         // a goroutine drives the closing handshake
+	served   bool         // a Reactor serves the connection and drives its end
+	cl       *closing     // once the connection began to close
+	mw       *MessageWriter
+	endErr   error       // why the connection ended; nil after a clean closing handshake
+	doomed   atomic.Bool // the connection ended without its reader: reads find out why
+	waiting  atomic.Bool // cl.wait is not empty
 	mask     masker
 
 	rd reader
 
 	// The read edges: tasks waiting for bytes, and how many edges came.
 	rmu      sync.Mutex
+	rgoing   bool            // a goroutine waits for bytes (no reactor)
+	rticks   atomic.Uint32
 	rwait    asyncio.WaitSet // tasks waiting for bytes
 	hwait    asyncio.WaitSet // tasks waiting for the read side
-	rticks   atomic.Uint32
-	rgoing   bool // a goroutine waits for bytes (no reactor)
 	readTask *asyncio.Task
 	reg      *reactor.Registration
 
 	timer    *time.Timer
 	lastRecv atomic.Int64 // when bytes last came, as nanoseconds since epoch
 	lastPing int64        // guarded by mu
-	closeBy  int64        // the closing handshake's deadline, guarded by mu; 0: none
 	wg       sync.WaitGroup
+}
+
+// closing is the state of a closing handshake, which a connection holds
+// only from its start. Guarded by c.mu.
+type closing struct {
+	code     StatusCode // of our close frame
+	peerCode StatusCode // of the peer's close frame, once it came
+	reason   string
+	by       int64           // the deadline of the whole handshake, as nanoseconds since epoch; 0: none
+	wait     asyncio.WaitSet // Shutdown polls waiting for the peer's close or the read side
 }
 
 var (
@@ -99,14 +104,16 @@ func Client(c net.Conn, o *Options) *Conn { return newConn(c, nil, o, true) }
 // newConn returns a Conn over c; pre holds bytes read from c past the
 // handshake, which reads return first.
 func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
-	wc := &Conn{conn: c, client: client, cfg: newConfig(o)}
+	wc := &Conn{client: client, cfg: newConfig(o)}
 	wc.out.Init(c, sendq.Options{
 		BufferSize:   wc.cfg.bufferSize,
 		WriteTimeout: wc.cfg.writeTimeout,
 		PriorityMax:  frame.MaxHeader + frame.MaxControlPayload,
 	})
 	wc.sock = wc.out.Socket()
-	wc.rd.pre = pre
+	if len(pre) > 0 {
+		wc.rd.pre = &pending{b: pre}
+	}
 	wc.readTask = asyncio.NewTask(wc.readable)
 	wc.lastRecv.Store(now())
 	wc.startTimer()
@@ -118,10 +125,10 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 func (c *Conn) Subprotocol() string { return c.subprotocol }
 
 // LocalAddr returns the local network address.
-func (c *Conn) LocalAddr() net.Addr { return c.conn.LocalAddr() }
+func (c *Conn) LocalAddr() net.Addr { return c.out.Conn().LocalAddr() }
 
 // RemoteAddr returns the remote network address.
-func (c *Conn) RemoteAddr() net.Addr { return c.conn.RemoteAddr() }
+func (c *Conn) RemoteAddr() net.Addr { return c.out.Conn().RemoteAddr() }
 
 // Undelivered returns the bytes of frames written that the peer will not
 // get (see [ConnWriter.Undelivered]), frame headers included.

@@ -3,6 +3,8 @@ package wsconn
 import (
 	"bytes"
 	"context"
+	"net/url"
+	"testing"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/internal/sendq"
@@ -23,9 +25,9 @@ func closeCode(c *Conn) StatusCode {
 	defer c.mu.Unlock()
 	switch {
 	case c.peerDone:
-		return c.peerCode
-	case c.endErr != nil && c.code != 0:
-		return c.code
+		return c.cl.peerCode
+	case c.endErr != nil && c.cl != nil && c.cl.code != 0:
+		return c.cl.code
 	case c.state == stateClosed:
 		return StatusAbnormalClosure
 	}
@@ -40,4 +42,13 @@ func pollWhole(w *ConnWriter, t *asyncio.Task, p ...[]byte) (asyncio.Async[int],
 	n, ready, err := w.w.Poll(t, &q, &wake)
 	wake.Notify()
 	return result(n, ready, err)
+}
+
+func mustURL(t testing.TB, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

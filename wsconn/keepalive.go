@@ -44,8 +44,8 @@ func (c *Conn) nextDue(at int64) int64 {
 			due(last + int64(c.cfg.idle))
 		}
 	}
-	if c.closeBy != 0 {
-		due(c.closeBy)
+	if c.cl != nil && c.cl.by != 0 {
+		due(c.cl.by)
 	}
 	return next
 }
@@ -68,6 +68,7 @@ func (c *Conn) armLocked() {
 // tick runs when the timer fires.
 func (c *Conn) tick() {
 	var wake asyncio.Wakeups
+	closeNow := false
 	at := now()
 	c.mu.Lock()
 	if c.state == stateClosed {
@@ -77,7 +78,8 @@ func (c *Conn) tick() {
 	last := c.lastRecv.Load()
 	idle := c.state == stateOpen && c.cfg.idle > 0 && at-last >= int64(c.cfg.idle)
 	ping := !idle && c.state == stateOpen && c.cfg.ping > 0 && at-max(last, c.lastPing) >= int64(c.cfg.ping)
-	timedOut := c.closeBy != 0 && at >= c.closeBy && c.state == stateCloseSent && !c.peerDone
+	timedOut := c.cl != nil && c.cl.by != 0 && at >= c.cl.by && c.state > stateOpen && c.state < stateClosed &&
+		!(c.state >= stateCloseSent && c.peerDone)
 	switch {
 	case idle:
 		c.beginCloseLocked(StatusGoingAway, "idle timeout", &wake)
@@ -92,20 +94,20 @@ func (c *Conn) tick() {
 		}
 	case timedOut:
 		c.timedOut = true
-		c.doomed.Store(true)
-		c.closeBy = 0
-		c.shutWait.TakeInto(&wake)
+		c.cl.by = 0
+		closeNow = c.closedLocked(c.closeTimeoutErr())
+		c.takeShutWaitLocked(&wake)
 	}
 	c.armLocked()
 	c.mu.Unlock()
 	wake.Notify()
+	if closeNow {
+		c.closeSocket()
+	}
 	switch {
 	case idle:
 		c.wakeReaders()
-		_ = c.conn.SetReadDeadline(connPast) // a blocked read returns, and finds the end
+		_ = c.out.Conn().SetReadDeadline(connPast) // a blocked read returns, and finds the end
 		c.endLater(false)
-	case timedOut:
-		c.wakeReaders()
-		_ = c.conn.SetReadDeadline(connPast)
 	}
 }

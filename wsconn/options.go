@@ -2,6 +2,8 @@ package wsconn
 
 import (
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,7 +55,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// config is the Options of one connection with the defaults filled in.
+// config is the Options of connections with the defaults filled in,
+// shared by the connections made with equal options.
 type config struct {
 	bufferSize   int
 	maxMessage   int64
@@ -63,7 +66,31 @@ type config struct {
 	log          *slog.Logger
 }
 
-func newConfig(o *Options) config {
+// configs holds the configs in use, so that connections with equal
+// options share one; at most maxConfigs of them, in case an application
+// makes options per connection.
+var (
+	configs   sync.Map // config -> *config
+	nconfigs  atomic.Int32
+	maxConfigs int32 = 64
+)
+
+func newConfig(o *Options) *config {
+	c := makeConfig(o)
+	if p, ok := configs.Load(c); ok {
+		return p.(*config)
+	}
+	if nconfigs.Load() >= maxConfigs {
+		return &c
+	}
+	p, loaded := configs.LoadOrStore(c, &c)
+	if !loaded {
+		nconfigs.Add(1)
+	}
+	return p.(*config)
+}
+
+func makeConfig(o *Options) config {
 	var c config
 	if o != nil {
 		c = config{bufferSize: o.BufferSize, maxMessage: o.MaxMessageSize, ping: o.PingInterval, idle: o.IdleTimeout,

@@ -36,7 +36,7 @@ type reader struct {
 	msg     *[]byte     // a message too large for buf, as it arrives, else nil
 	n       int         // bytes of msg
 	kept    bool        // the message last returned aliases buf or msg
-	pre     []byte      // bytes read past the opening handshake, read first
+	pre     *pending    // bytes to read first: past the opening handshake, or a goroutine's read
 
 	op     byte // type of the message in progress; 0 between messages
 	frame  bool // a data frame's header was taken and remain counts its payload
@@ -50,13 +50,15 @@ type reader struct {
 	err    error // sticky
 	self   bool  // the read in progress waits in its own goroutine
 
-	preBuf *[]byte // the pooled buffer pre is in, if any
+	got *pending // bytes a goroutine read for a connection without a socket, handed over under rmu
+}
 
-	// Bytes a goroutine read for a connection without a socket, handed
-	// over under the Conn's rmu.
-	got    *[]byte
-	gotN   int
-	gotErr error
+// pending is bytes read and not yet parsed, held aside: those past the
+// opening handshake, or those a goroutine read; err comes after them.
+type pending struct {
+	b   []byte
+	buf *[]byte // the pooled buffer b is in, if any
+	err error
 }
 
 var (
@@ -159,7 +161,7 @@ func (c *Conn) watchRead(ctx context.Context) (stop func() bool) {
 	}
 	fired := make(chan struct{})
 	stopf := context.AfterFunc(ctx, func() {
-		_ = c.conn.SetReadDeadline(connPast)
+		_ = c.out.Conn().SetReadDeadline(connPast)
 		c.wakeReaders()
 		close(fired)
 	})
@@ -168,7 +170,7 @@ func (c *Conn) watchRead(ctx context.Context) (stop func() bool) {
 			return false
 		}
 		<-fired
-		_ = c.conn.SetReadDeadline(time.Time{})
+		_ = c.out.Conn().SetReadDeadline(time.Time{})
 		return true
 	}
 }
@@ -211,10 +213,10 @@ func (c *Conn) releaseRead() {
 		c.rmu.Unlock()
 		wake.Notify()
 	}
-	if c.shutWaiting() {
+	if c.waiting.Load() {
 		c.mu.Lock()
 		var wake asyncio.Wakeups
-		c.shutWait.TakeInto(&wake)
+		c.takeShutWaitLocked(&wake)
 		c.mu.Unlock()
 		wake.Notify()
 	}
@@ -247,7 +249,7 @@ func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
 	}
 	c.rwait.Add(t)
 	c.rd.nwait.Store(int32(c.rwait.Len()))
-	if c.reg == nil && !c.rgoing && c.rd.got == nil && c.rd.gotErr == nil {
+	if c.reg == nil && !c.rgoing && c.rd.got == nil {
 		c.rgoing = true
 		c.wg.Add(1)
 		go c.waitBytes()
@@ -260,25 +262,20 @@ func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
 // connection it reads into a buffer of its own and hands it over.
 func (c *Conn) waitBytes() {
 	defer c.wg.Done()
-	var got *[]byte
-	var n int
-	var err error
+	var got *pending
 	if c.sock != nil {
 		_ = c.sock.WaitReadable()
 	} else {
-		got = pool.Get(readBufferSize)
-		n, err = c.conn.Read(*got)
-		if n == 0 {
-			pool.Put(got)
-			got = nil
-		}
-		if err == nil && n == 0 {
+		buf := pool.Get(readBufferSize)
+		n, err := c.out.Conn().Read(*buf)
+		if n == 0 && err == nil {
 			err = io.ErrNoProgress
 		}
+		got = &pending{b: (*buf)[:n], buf: buf, err: err}
 	}
 	c.rmu.Lock()
 	c.rgoing = false
-	c.rd.got, c.rd.gotN, c.rd.gotErr = got, n, err
+	c.rd.got = got
 	c.rmu.Unlock()
 	c.wakeReaders()
 }
@@ -363,37 +360,34 @@ func (c *Conn) fill(self bool) error {
 		rd.r = 0
 	}
 	b := (*rd.buf)[rd.w:]
-	if len(rd.pre) == 0 && c.sock == nil {
-		// Bytes a goroutine read become the bytes to read first; its
-		// error comes after them.
+	if rd.pre == nil && c.sock == nil {
+		// What a goroutine read is to be read first.
 		c.rmu.Lock()
-		got, gotN, gotErr, going := rd.got, rd.gotN, rd.gotErr, c.rgoing
-		rd.got, rd.gotN = nil, 0
-		if got == nil {
-			rd.gotErr = nil
-		}
+		rd.pre, rd.got = rd.got, nil
+		going := c.rgoing
 		c.rmu.Unlock()
-		switch {
-		case got != nil:
-			rd.pre, rd.preBuf = (*got)[:gotN], got
-		case gotErr != nil:
-			return gotErr
-		case going || !self:
+		if rd.pre == nil && (going || !self) {
 			return errWouldBlock
 		}
 	}
-	if len(rd.pre) > 0 {
-		n := copy(b, rd.pre)
-		if rd.pre = rd.pre[n:]; len(rd.pre) == 0 {
-			rd.pre = nil
-			if rd.preBuf != nil {
-				pool.Put(rd.preBuf)
-				rd.preBuf = nil
+	if p := rd.pre; p != nil {
+		n := copy(b, p.b)
+		p.b = p.b[n:]
+		if len(p.b) == 0 {
+			if p.buf != nil {
+				pool.Put(p.buf)
+				p.buf = nil
+			}
+			if n == 0 || p.err == nil {
+				rd.pre = nil
 			}
 		}
-		rd.w += n
-		c.lastRecv.Store(now())
-		return nil
+		if n > 0 {
+			rd.w += n
+			c.lastRecv.Store(now())
+			return nil
+		}
+		return p.err
 	}
 	var n int
 	var err error
@@ -407,7 +401,7 @@ func (c *Conn) fill(self bool) error {
 		var wake asyncio.Wakeups
 		c.out.Kick(&wake)
 		wake.Notify()
-		n, err = c.conn.Read(b)
+		n, err = c.out.Conn().Read(b)
 		if n > 0 {
 			err = nil
 		}
@@ -478,9 +472,10 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 			rd.r += whole
 			continue
 		}
-		if rd.op == 0 && h.Fin && rd.msg == nil && whole <= len(*rd.buf) {
+		if rd.op == 0 && h.Fin && rd.msg == nil && whole <= len(*rd.buf) && (len(p) >= whole || h.Op != frame.OpText) {
 			// A whole message in one frame that fits the buffer: read it
-			// in place, once all of it is there.
+			// in place, once all of it is there. (Text that has not all
+			// come streams instead, to fail at its first invalid byte.)
 			if len(p) < whole {
 				return Message{}, false, nil
 			}

@@ -27,7 +27,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // known are the cases of the shared suites this server fails today, and
 // why. They are left to the rewrite of the echo on wsconn.
 var known = echotest.Known{
-	"BadInput/handshake/key not base64": "wsconn.Upgrade takes any Sec-WebSocket-Key of 24 characters (issue 14, item 6)",
 }
 
 // TestSuites runs the shared end-to-end suites against the server.

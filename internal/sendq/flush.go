@@ -112,17 +112,10 @@ func (w *Writer) failLocked(err error) {
 	}
 }
 
-// Edge returns the function a reactor calls on each writable edge of the
-// writer's socket. From then on a full socket waits for the next edge
-// instead of a goroutine.
-func (w *Writer) Edge() func() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.writeFn == nil {
-		w.writeFn = w.edge
-	}
-	return w.writeFn
-}
+// Edge is what a reactor calls on each writable edge of the writer's
+// socket, once [Writer.SetEdged] said so: a full socket then waits for
+// the next edge instead of a goroutine.
+func (w *Writer) Edge() { w.edge() }
 
 // SetEdged says whether a reactor reports the socket's writable edges
 // (through [Writer.Edge]). While it does, no goroutine waits for room.
@@ -389,11 +382,16 @@ func (w *Writer) Close() error {
 		if clean {
 			s.DiscardInput()
 		} else if n := s.OutQueue(); n > 0 {
-			w.kernel.Store(int64(n))
+			w.written.Add(-int64(n)) // written, and lost with the reset
 			s.Reset()
 		}
 	}
-	err := CloseConn(w.conn)
+	var err error
+	if w.sock != nil {
+		err = w.sock.Close()
+	} else {
+		err = CloseConn(w.conn)
+	}
 	w.wg.Wait()
 	return err
 }
@@ -413,5 +411,5 @@ func CloseConn(c net.Conn) error {
 func (w *Writer) releaseLocked() {
 	w.ring.Reset()
 	w.big = nil
-	w.prio, w.prioOff, w.prioN, w.prioAt = nil, 0, 0, 0
+	w.prio = nil
 }

@@ -89,23 +89,20 @@ const (
 // its users (a Conn's), never before.
 type Writer struct {
 	conn    net.Conn
-	sock    *socket.Socket // nil: the flusher goroutine writes with conn.Write
-	size    int
-	through bool
+	sock    *socket.Socket // &sockv over a socket; nil: the flusher goroutine writes with conn.Write
+	sockv   socket.Socket
 	timeout time.Duration
-	prioMax int
-	writeFn func() // the reactor's writable edge; see Edge
+	size    int32
+	prioMax int32
+	through bool
 
 	mu sync.Mutex
-	// The queue, in the order it goes out: big, the first prioAt bytes
-	// of ring, prio[prioOff:prioN], the rest of ring. A priority write
+	// The queue, in the order it goes out: big, the first prio.at bytes
+	// of ring, the priority write, the rest of ring. A priority write
 	// goes to prio only when ring is full, and keeps its place.
 	ring     ring.Pooled
 	big      []byte
-	prio     []byte // PriorityMax bytes while a priority write is held, else nil
-	prioOff  int
-	prioN    int
-	prioAt   int
+	prio     *prioLane // while a priority write is held past a full ring
 	waiters  asyncio.WaitSet
 	err      error // sticky
 	state    state
@@ -114,27 +111,34 @@ type Writer struct {
 	closed   bool
 	edged    bool // a reactor reports writability: no goroutine waits for it
 	awaiting bool // a writable edge is awaited to go on writing
+	headN    uint8
 	head     [HeadMax]byte
-	headN    int
 	wg       sync.WaitGroup // the flush goroutine
 	accepted atomic.Int64
-	written  atomic.Int64
+	written  atomic.Int64 // less what the kernel still held at a hard close
 	syscalls atomic.Int64
 	notReady atomic.Int64
-	kernel   atomic.Int64 // bytes the kernel still held at a hard close
+}
+
+// prioLane holds a priority write that passed a full ring: b[off:n], to
+// go out after the first at bytes of the ring.
+type prioLane struct {
+	b          []byte
+	off, n, at int
 }
 
 // Init makes w a writer over c configured by o. It takes no buffer until
 // the first write. w must not be in use.
 func (w *Writer) Init(c net.Conn, o Options) {
-	w.conn, w.through, w.timeout, w.prioMax = c, o.WriteThrough, o.WriteTimeout, o.PriorityMax
-	w.size = o.BufferSize
-	if w.size <= 0 {
-		w.size = DefaultBufferSize
+	w.conn, w.through, w.timeout, w.prioMax = c, o.WriteThrough, o.WriteTimeout, int32(o.PriorityMax)
+	size := o.BufferSize
+	if size <= 0 {
+		size = DefaultBufferSize
 	}
-	w.ring.SetCap(w.size)
-	if s, ok := socket.Of(c); ok {
-		w.sock = s
+	w.size = int32(min(size, 1<<30))
+	w.ring.SetCap(int(w.size))
+	if w.sockv.Init(c) {
+		w.sock = &w.sockv
 	}
 }
 
@@ -163,7 +167,7 @@ func (w *Writer) pollLocked(t *asyncio.Task, q *Req, wake *asyncio.Wakeups) (int
 	if total == 0 {
 		return 0, true, nil
 	}
-	w.headN = copy(w.head[:], q.Head)
+	w.headN = uint8(copy(w.head[:], q.Head))
 	for attempt := 0; ; attempt++ {
 		if n, ok := w.acceptLocked(q, total); ok {
 			w.accepted.Add(int64(n))
@@ -215,7 +219,11 @@ func (w *Writer) writableLocked() error {
 
 // pending returns the number of bytes queued and not yet written.
 func (w *Writer) pendingLocked() int {
-	return len(w.big) + w.ring.Len() + w.prioN - w.prioOff
+	n := len(w.big) + w.ring.Len()
+	if w.prio != nil {
+		n += w.prio.n - w.prio.off
+	}
+	return n
 }
 
 // acceptLocked takes what it can of q into the queue (or straight to the
@@ -225,15 +233,14 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 	pending := w.pendingLocked()
 	if q.Priority {
 		switch {
-		case w.prioN > 0:
+		case w.prio != nil:
 			return 0, false // one priority write past the buffer at a time, in order
 		case w.ring.Free() >= total:
 			w.copyLocked(q, total, 0, 0)
-		case total > w.prioMax:
+		case total > int(w.prioMax):
 			return 0, false
 		default:
-			w.prioAt = w.ring.Len()
-			w.prio = make([]byte, w.prioMax)
+			w.prio = &prioLane{b: make([]byte, w.prioMax), at: w.ring.Len()}
 			w.copyLocked(q, total, 0, -1)
 		}
 		return total, true
@@ -241,7 +248,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 	if len(w.big) > 0 || w.full {
 		return 0, false
 	}
-	if pending == 0 && w.sock != nil && !w.busy && q.Transform == nil && (w.through || total >= w.size) {
+	if pending == 0 && w.sock != nil && !w.busy && q.Transform == nil && (w.through || total >= int(w.size)) {
 		return w.directLocked(q, total)
 	}
 	free := w.ring.Free()
@@ -250,7 +257,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 		w.copyLocked(q, total, 0, 0)
 		return total, true
 	case q.Whole && pending == 0:
-		w.copyLocked(q, total, 0, total-w.size)
+		w.copyLocked(q, total, 0, total-int(w.size))
 		return total, true
 	case !q.Whole && free > 0:
 		n := min(total, free)
@@ -299,7 +306,7 @@ func (w *Writer) directLocked(q *Req, total int) (int, bool) {
 	case rest <= w.ring.Free():
 		w.copyLocked(q, total, sent, 0)
 	default:
-		w.copyLocked(q, total, sent, rest-w.size)
+		w.copyLocked(q, total, sent, rest-int(w.size))
 	}
 	return sent + rest, true
 }
@@ -350,19 +357,19 @@ func (w *Writer) copyRangeLocked(q *Req, skip, n, bigN int) {
 				w.big = append(w.big, p[:c]...)
 				dst = w.big[len(w.big)-c:]
 			case bigN < 0:
-				dst = w.prio[w.prioN : w.prioN+c]
+				dst = w.prio.b[w.prio.n : w.prio.n+c]
 				copy(dst, p)
-				w.prioN += c
+				w.prio.n += c
 			default:
 				if got := w.ring.Write(p[:c]); got != c {
 					panic("sendq: ring overflow")
 				}
 				if body && q.Transform != nil {
-					w.transformRingTail(c, q.Transform, start-w.headN)
+					w.transformRingTail(c, q.Transform, start-int(w.headN))
 				}
 			}
 			if dst != nil && body && q.Transform != nil {
-				q.Transform.Transform(dst, start-w.headN)
+				q.Transform.Transform(dst, start-int(w.headN))
 			}
 			p = p[c:]
 			start += c
@@ -402,20 +409,20 @@ func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
 	}
 	add(w.big)
 	a, b := w.ring.Peek()
-	switch x := w.prioAt; {
-	case w.prioN == 0:
+	switch p := w.prio; {
+	case p == nil:
 		add(a)
 		add(b)
-	case x <= len(a):
-		add(a[:x])
-		add(w.prio[w.prioOff:w.prioN])
-		add(a[x:])
+	case p.at <= len(a):
+		add(a[:p.at])
+		add(p.b[p.off:p.n])
+		add(a[p.at:])
 		add(b)
 	default:
 		add(a)
-		add(b[:x-len(a)])
-		add(w.prio[w.prioOff:w.prioN])
-		add(b[x-len(a):])
+		add(b[:p.at-len(a)])
+		add(p.b[p.off:p.n])
+		add(b[p.at-len(a):])
 	}
 	return k
 }
@@ -432,17 +439,17 @@ func (w *Writer) consumeLocked(n int) {
 		}
 		n -= c
 	}
-	if w.prioN > 0 {
-		c := min(n, w.prioAt)
+	if p := w.prio; p != nil {
+		c := min(n, p.at)
 		w.ring.Discard(c)
-		w.prioAt -= c
+		p.at -= c
 		n -= c
-		if w.prioAt == 0 {
-			c = min(n, w.prioN-w.prioOff)
-			w.prioOff += c
+		if p.at == 0 {
+			c = min(n, p.n-p.off)
+			p.off += c
 			n -= c
-			if w.prioOff == w.prioN {
-				w.prio, w.prioOff, w.prioN = nil, 0, 0
+			if p.off == p.n {
+				w.prio = nil
 			}
 		}
 	}
@@ -483,7 +490,7 @@ func (w *Writer) Available() int {
 // after a hard Close over a socket, those the kernel still held in its
 // send queue.
 func (w *Writer) Undelivered() int64 {
-	return w.accepted.Load() - w.written.Load() + w.kernel.Load()
+	return w.accepted.Load() - w.written.Load()
 }
 
 // Stats are a Writer's counters.

@@ -3,15 +3,22 @@
 // in the calling goroutine, a half-close, and the kernel's send queue.
 //
 // On Linux a [Socket] works on the file descriptor of a TCP or Unix
-// stream connection through its [syscall.RawConn], so the runtime still
-// owns the descriptor and its deadlines. Elsewhere [Of] finds no socket
-// and callers fall back to the connection's blocking Read and Write on a
-// goroutine; the API is the same everywhere, so the fallback compiles.
+// stream connection directly: a read or a write is one system call, with
+// no lock of the runtime's. The descriptor stays the connection's; the
+// Socket keeps it from being closed while one of its calls runs, so the
+// connection must be closed through [Socket.Close]. Waiting
+// (WaitReadable, WaitWritable) goes through the connection's
+// [syscall.RawConn], so the runtime's poller parks the goroutine and the
+// connection's deadlines apply. Elsewhere [Of] finds no socket and callers
+// fall back to the connection's blocking Read and Write on a goroutine;
+// the API is the same everywhere, so the fallback compiles.
 package socket
 
 import (
 	"errors"
 	"net"
+	"runtime"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -26,33 +33,39 @@ const Supported = supported
 // MaxVec is the most slices one [Socket.Writev] sends.
 const MaxVec = 8
 
+// closing is the bit of Socket.calls set once Close began.
+const closing = -1 << 31
+
 // Socket is a connection's file descriptor, used without parking: Read
 // and Writev try once and report [ErrWouldBlock]; WaitReadable and
 // WaitWritable park the calling goroutine in the runtime's poller.
 //
-// A Socket is safe for one reader and one writer at a time: Read and
-// WaitReadable must not be called concurrently with each other, nor
-// Writev and WaitWritable with each other.
+// A Socket is safe for one reader and one writer at a time, and for
+// Close, OutQueue, Reset and DiscardInput from any goroutine.
 type Socket struct {
-	raw  syscall.RawConn
-	conn net.Conn
+	conn  net.Conn
+	raw   syscall.RawConn
+	fd    int
+	calls atomic.Int32 // system calls on fd in progress; the closing bit once Close began
 
-	// The arguments and results of the callbacks given to raw, made once
-	// so that a call does not allocate a closure.
-	readFn, writeFn, peekFn, pollOutFn func(fd uintptr) bool
-	rp                                 []byte
-	rn                                 int
-	rerr                               syscall.Errno
-	wv                                 [][]byte
-	wn                                 int
-	werr                               syscall.Errno
+	peekFn, pollOutFn func(fd uintptr) bool // made on the first wait
 }
 
 // Of returns the socket of c when c is a TCP or Unix stream connection on
 // a system where this package can use its descriptor, and false otherwise.
 func Of(c net.Conn) (*Socket, bool) {
-	if !supported {
+	s := new(Socket)
+	if !s.Init(c) {
 		return nil, false
+	}
+	return s, true
+}
+
+// Init makes s the socket of c, as [Of] does, in place, and reports
+// whether c has one.
+func (s *Socket) Init(c net.Conn) bool {
+	if !supported {
+		return false
 	}
 	var raw syscall.RawConn
 	var err error
@@ -61,18 +74,21 @@ func Of(c net.Conn) (*Socket, bool) {
 		raw, err = c.SyscallConn()
 	case *net.UnixConn:
 		if a := c.LocalAddr(); a == nil || a.Network() != "unix" {
-			return nil, false // datagram and seqpacket sockets keep their boundaries
+			return false // datagram and seqpacket sockets keep their boundaries
 		}
 		raw, err = c.SyscallConn()
 	default:
-		return nil, false
+		return false
 	}
 	if err != nil {
-		return nil, false
+		return false
 	}
-	s := &Socket{raw: raw, conn: c}
-	s.readFn, s.writeFn, s.peekFn, s.pollOutFn = s.doRead, s.doWrite, s.doPeek, s.doPollOut
-	return s, true
+	fd := -1
+	if err := raw.Control(func(d uintptr) { fd = int(d) }); err != nil || fd < 0 {
+		return false
+	}
+	*s = Socket{conn: c, raw: raw, fd: fd}
+	return true
 }
 
 // Conn returns the connection the socket belongs to.
@@ -81,6 +97,17 @@ func (s *Socket) Conn() net.Conn { return s.conn }
 // RawConn returns the socket's raw connection.
 func (s *Socket) RawConn() syscall.RawConn { return s.raw }
 
+// enter counts a system call on fd, or reports false once Close began.
+func (s *Socket) enter() bool {
+	if s.calls.Add(1) < 0 {
+		s.calls.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (s *Socket) exit() { s.calls.Add(-1) }
+
 // Read reads into p with one system call that never parks. It returns
 // [ErrWouldBlock] when nothing is there to read, and io.EOF at the end of
 // the stream. An empty p reads nothing.
@@ -88,36 +115,44 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.rp = p
-	err := s.raw.Read(s.readFn)
-	s.rp = nil
-	if err != nil {
-		return 0, err
+	if !s.enter() {
+		return 0, net.ErrClosed
 	}
-	return s.rn, readErr(s.rn, s.rerr)
+	n, errno := read(s.fd, p)
+	s.exit()
+	return n, readErr(n, errno)
 }
 
 // Writev writes the non-empty slices of v, at most [MaxVec] of them, with
 // one system call that never parks, and returns how many bytes it wrote.
 // It returns [ErrWouldBlock] when the socket took nothing.
 func (s *Socket) Writev(v [][]byte) (int, error) {
-	s.wv = v
-	err := s.raw.Write(s.writeFn)
-	s.wv = nil
-	if err != nil {
-		return 0, err
+	if !s.enter() {
+		return 0, net.ErrClosed
 	}
-	return s.wn, writeErr(s.wn, s.werr)
+	n, errno := writev(s.fd, v)
+	s.exit()
+	return n, writeErr(n, errno)
 }
 
 // WaitReadable parks until a read would not block: bytes, the end of the
 // stream or an error are there. It returns an error when the connection
 // is closed or its read deadline passes.
-func (s *Socket) WaitReadable() error { return s.raw.Read(s.peekFn) }
+func (s *Socket) WaitReadable() error {
+	if s.peekFn == nil {
+		s.peekFn = peek
+	}
+	return s.raw.Read(s.peekFn)
+}
 
 // WaitWritable parks until a write would not block. It returns an error
 // when the connection is closed or its write deadline passes.
-func (s *Socket) WaitWritable() error { return s.raw.Write(s.pollOutFn) }
+func (s *Socket) WaitWritable() error {
+	if s.pollOutFn == nil {
+		s.pollOutFn = pollOut
+	}
+	return s.raw.Write(s.pollOutFn)
+}
 
 // CloseWrite sends the end of the stream (TCP FIN); reads go on.
 func (s *Socket) CloseWrite() error {
@@ -132,21 +167,20 @@ func (s *Socket) CloseWrite() error {
 // cannot tell (for a Unix socket the kernel reports its memory, not the
 // bytes).
 func (s *Socket) OutQueue() int {
-	n := -1
-	if _, ok := s.conn.(*net.TCPConn); !ok {
-		return n
+	if _, ok := s.conn.(*net.TCPConn); !ok || !s.enter() {
+		return -1
 	}
-	_ = s.raw.Control(func(fd uintptr) { n = outQueue(fd) })
-	return n
+	defer s.exit()
+	return outQueue(s.fd)
 }
 
 // DiscardInput reads and drops what the peer sent and nobody read, without
 // waiting, so that closing the socket sends a FIN, not a reset that would
 // destroy what the kernel has yet to send. It reads at most 256 KiB.
 func (s *Socket) DiscardInput() {
-	var b [4096]byte
+	b := make([]byte, 4096)
 	for range 64 {
-		if _, err := s.Read(b[:]); err != nil {
+		if _, err := s.Read(b); err != nil {
 			return
 		}
 	}
@@ -164,3 +198,23 @@ func (s *Socket) Reset() {
 // Control runs f with the socket's descriptor, which stays open while f
 // runs.
 func (s *Socket) Control(f func(fd uintptr)) error { return s.raw.Control(f) }
+
+// Close closes the connection, once no system call of the socket's runs
+// any more and none can start: the descriptor's number may belong to
+// another connection once it is closed. Calls after Close fail with
+// net.ErrClosed.
+func (s *Socket) Close() error {
+	for {
+		n := s.calls.Load()
+		if n < 0 {
+			break // closing already
+		}
+		if s.calls.CompareAndSwap(n, n|closing) {
+			break
+		}
+	}
+	for s.calls.Load() != closing {
+		runtime.Gosched() // a read or write never parks: it ends soon
+	}
+	return s.conn.Close()
+}

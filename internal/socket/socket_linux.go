@@ -13,24 +13,23 @@ import (
 
 const supported = true
 
-func (s *Socket) doRead(fd uintptr) bool {
+func read(fd int, p []byte) (int, syscall.Errno) {
 	for {
-		n, _, errno := unix.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rp[0])), uintptr(len(s.rp)))
+		n, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		if errno == syscall.EINTR {
 			continue
 		}
-		s.rn, s.rerr = int(n), errno
 		if errno != 0 {
-			s.rn = 0
+			return 0, errno
 		}
-		return true
+		return int(n), 0
 	}
 }
 
-func (s *Socket) doWrite(fd uintptr) bool {
+func writev(fd int, v [][]byte) (int, syscall.Errno) {
 	var iov [MaxVec]unix.Iovec
 	k := 0
-	for _, b := range s.wv {
+	for _, b := range v {
 		if len(b) > 0 && k < len(iov) {
 			iov[k].Base = &b[0]
 			iov[k].SetLen(len(b))
@@ -38,24 +37,22 @@ func (s *Socket) doWrite(fd uintptr) bool {
 		}
 	}
 	if k == 0 {
-		s.wn, s.werr = 0, 0
-		return true
+		return 0, 0
 	}
 	for {
-		n, _, errno := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		n, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
 		if errno == syscall.EINTR {
 			continue
 		}
-		s.wn, s.werr = int(n), errno
 		if errno != 0 {
-			s.wn = 0
+			return 0, errno
 		}
-		return true
+		return int(n), 0
 	}
 }
 
-// doPeek answers true once a read would not block.
-func (s *Socket) doPeek(fd uintptr) bool {
+// peek answers true once a read would not block.
+func peek(fd uintptr) bool {
 	var b [1]byte
 	for {
 		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
@@ -70,8 +67,8 @@ func (s *Socket) doPeek(fd uintptr) bool {
 	}
 }
 
-// doPollOut answers true once a write would not block.
-func (s *Socket) doPollOut(fd uintptr) bool {
+// pollOut answers true once a write would not block.
+func pollOut(fd uintptr) bool {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
 	for {
 		n, err := unix.Poll(fds[:], 0)
@@ -104,8 +101,8 @@ func writeErr(n int, errno syscall.Errno) error {
 	return nil
 }
 
-func outQueue(fd uintptr) int {
-	n, err := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+func outQueue(fd int) int {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCOUTQ)
 	if err != nil {
 		return -1
 	}

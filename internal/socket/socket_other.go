@@ -5,14 +5,13 @@ package socket
 import "syscall"
 
 // Elsewhere than Linux no connection has a Socket: Of answers false, and
-// the methods below are never reached.
+// the functions below are never reached.
 const supported = false
 
-func (s *Socket) doRead(fd uintptr) bool    { panic("socket: not supported on this system") }
-func (s *Socket) doWrite(fd uintptr) bool   { panic("socket: not supported on this system") }
-func (s *Socket) doPeek(fd uintptr) bool    { panic("socket: not supported on this system") }
-func (s *Socket) doPollOut(fd uintptr) bool { panic("socket: not supported on this system") }
-
-func readErr(int, syscall.Errno) error  { return ErrWouldBlock }
-func writeErr(int, syscall.Errno) error { return ErrWouldBlock }
-func outQueue(uintptr) int              { return -1 }
+func read(int, []byte) (int, syscall.Errno)     { panic("socket: not supported on this system") }
+func writev(int, [][]byte) (int, syscall.Errno) { panic("socket: not supported on this system") }
+func peek(uintptr) bool                         { panic("socket: not supported on this system") }
+func pollOut(uintptr) bool                      { panic("socket: not supported on this system") }
+func readErr(int, syscall.Errno) error          { return ErrWouldBlock }
+func writeErr(int, syscall.Errno) error         { return ErrWouldBlock }
+func outQueue(int) int                          { return -1 }

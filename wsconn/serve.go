@@ -1,0 +1,223 @@
+package wsconn
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/reactor"
+)
+
+// Handler serves one connection on a [Reactor]. Poll is called when the
+// connection may make progress: at first, and then each time the task it
+// passes to the connection's polls is notified (a message came, the
+// socket took the bytes written, a timer, anything else the handler
+// waits on). It answers NotReady to wait, and Ready or an error when it
+// is done with the connection.
+//
+// A handler keeps its own state between polls, as a state machine: an
+// echo holds the message it has yet to write. It should read only when
+// it can write what the read calls for: a connection whose writes answer
+// NotReady then stops being read, and TCP slows the peer instead of
+// memory growing.
+type Handler interface {
+	Poll(t *asyncio.Task) (asyncio.Async[struct{}], error)
+}
+
+// HandlerFunc adapts a poll function to a [Handler].
+type HandlerFunc func(t *asyncio.Task) (asyncio.Async[struct{}], error)
+
+// Poll returns f(t).
+func (f HandlerFunc) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) { return f(t) }
+
+// ReactorOptions configures a [Reactor]. A nil *ReactorOptions means the
+// defaults.
+type ReactorOptions struct {
+	// Workers is the most goroutines that run handlers at once. Zero or
+	// less means runtime.GOMAXPROCS(0).
+	Workers int
+}
+
+// Reactor serves many connections on a few goroutines. On Linux one
+// edge-triggered epoll set watches every connection's socket and wakes
+// its handler when bytes come or the socket takes more; handlers run on
+// at most [ReactorOptions].Workers goroutines that exist only while some
+// handler has work. A connection waiting for its peer costs its socket,
+// its small structs and nothing else: no goroutine, no buffer.
+// Connections without a socket of their own (TLS over a connection the
+// reactor did not accept, HTTP/2 streams), and every connection on
+// systems without epoll, wait on a goroutine while they wait for bytes,
+// behind the same API.
+//
+// A Reactor is safe for use by multiple goroutines. Close it when the
+// server is done: after its connections ended (a shutdown.Group's drain).
+type Reactor struct {
+	r    *reactor.Reactor // nil where there is no epoll
+	exec *asyncio.Executor
+
+	mu     sync.Mutex
+	conns  map[*Conn]struct{}
+	closed bool
+}
+
+// NewReactor returns a reactor configured by o (nil: the defaults). It
+// starts no goroutine until a connection is served.
+func NewReactor(o *ReactorOptions) (*Reactor, error) {
+	var eo asyncio.ExecutorOptions
+	if o != nil {
+		eo.Workers = o.Workers
+	}
+	r := &Reactor{exec: asyncio.NewExecutor(&eo), conns: make(map[*Conn]struct{})}
+	rr, err := reactor.New()
+	switch {
+	case err == nil:
+		r.r = rr
+	case !errors.Is(err, errors.ErrUnsupported):
+		return nil, err
+	}
+	return r, nil
+}
+
+// ErrReactorClosed is returned by [Reactor.Serve] after Close.
+var ErrReactorClosed = errors.New("wsconn: reactor closed")
+
+// Serve serves c with h and returns at once: a [net/http] handler that
+// upgraded c hands it over and returns, so that net/http frees what it
+// held for the request. When h is done, Serve ends the connection: with
+// a closing handshake of status 1000 when h answered Ready, by finishing
+// the handshake under way when the connection ended it (the peer's
+// close, bad input), with status 1011 (internal error) when h failed
+// otherwise; then it calls done, if not nil, with h's error (nil when it
+// was Ready). done runs on one of the reactor's goroutines and must not
+// block.
+//
+// Serve takes over c's reads: nothing else may read it while h serves it.
+func (r *Reactor) Serve(c *Conn, h Handler, done func(error)) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrReactorClosed
+	}
+	r.conns[c] = struct{}{}
+	r.mu.Unlock()
+	if err := c.serveOn(r.r); err != nil {
+		r.forget(c)
+		return err
+	}
+	s := &served{r: r, c: c, h: h, done: done}
+	if _, err := r.exec.Spawn(s.poll, s.end); err != nil {
+		r.forget(c)
+		c.Close()
+		return ErrReactorClosed
+	}
+	return nil
+}
+
+func (r *Reactor) forget(c *Conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+}
+
+// Close closes every connection still served, at once, and waits until no
+// handler runs; their done functions see [ErrReactorClosed]. Serve fails
+// afterwards. Drain the connections gracefully before (a
+// shutdown.Group's Drain) to close them with a handshake.
+func (r *Reactor) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	conns := make([]*Conn, 0, len(r.conns))
+	for c := range r.conns {
+		conns = append(conns, c)
+	}
+	r.mu.Unlock()
+	for _, c := range conns {
+		c.abort(ErrReactorClosed)
+	}
+	err := r.exec.Close()
+	if r.r != nil {
+		if cerr := r.r.Close(); err == nil {
+			err = cerr
+		}
+	}
+	for _, c := range conns {
+		c.wg.Wait()
+	}
+	return err
+}
+
+// served is one connection served by a Reactor: the handler's polls,
+// then the connection's end.
+type served struct {
+	r      *Reactor
+	c      *Conn
+	h      Handler
+	done   func(error)
+	ending bool  // the handler is done; the connection is ending
+	err    error // the handler's result
+}
+
+func (s *served) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	c := s.c
+	if !s.ending {
+		r, err := s.h.Poll(t)
+		if err == nil && !r.Ready {
+			return r, nil
+		}
+		s.ending, s.err = true, err
+		var wake asyncio.Wakeups
+		c.mu.Lock()
+		switch {
+		case err == nil:
+			c.beginCloseLocked(StatusNormalClosure, "", &wake)
+		case c.state == stateOpen:
+			c.beginCloseLocked(StatusInternalError, "", &wake)
+		}
+		c.mu.Unlock()
+		wake.Notify()
+	}
+	ready, err := c.drive(t)
+	if err == nil && !ready {
+		return asyncio.NotReady[struct{}](), nil
+	}
+	return asyncio.Ready(struct{}{}), nil
+}
+
+func (s *served) end(err error) {
+	if err == nil {
+		err = s.err
+	}
+	if errors.Is(err, asyncio.ErrExecutorClosed) {
+		err = ErrReactorClosed
+	}
+	s.c.abort(err) // a no-op after a closing handshake
+	s.r.forget(s.c)
+	if s.done != nil {
+		s.done(err)
+	}
+}
+
+// serveOn makes r, if not nil, watch c's socket: its readable edges wake
+// the readers, its writable edges the writer. Ending is then Serve's.
+func (c *Conn) serveOn(r *reactor.Reactor) error {
+	c.mu.Lock()
+	c.served = true
+	c.mu.Unlock()
+	if r == nil || c.sock == nil {
+		return nil
+	}
+	reg, err := r.Register(c.sock, c.readTask, asyncio.NewTask(c.out.Edge))
+	if err != nil {
+		return err
+	}
+	c.rmu.Lock()
+	c.reg = reg
+	c.rmu.Unlock()
+	c.out.SetEdged(true)
+	c.wakeReaders() // bytes may have come before the registration
+	return nil
+}

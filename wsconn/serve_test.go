@@ -1,0 +1,207 @@
+package wsconn
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
+)
+
+// echoHandler echoes every message with its type: a Handler's state
+// machine, which reads only once the last echo was taken.
+type echoHandler struct {
+	c       *Conn
+	m       Message
+	pending bool
+}
+
+func (e *echoHandler) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	for {
+		if e.pending {
+			r, err := e.c.PollWriteMessage(t, e.m.Type, e.m.Data)
+			if err != nil || !r.Ready {
+				return asyncio.NotReady[struct{}](), err
+			}
+			e.pending = false
+		}
+		r, err := e.c.PollReadMessage(t)
+		if err != nil || !r.Ready {
+			return asyncio.NotReady[struct{}](), err
+		}
+		e.m, e.pending = r.Value, true
+	}
+}
+
+// reactorServer serves echoHandler on a Reactor; ends receives each
+// connection's end.
+type reactorServer struct {
+	*httptest.Server
+	r    *Reactor
+	ends chan error
+}
+
+func newReactorServer(t *testing.T, o *Options) *reactorServer {
+	t.Helper()
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &reactorServer{r: r, ends: make(chan error, 10000)}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var uo *UpgradeOptions
+		if o != nil {
+			uo = &UpgradeOptions{Options: *o}
+		}
+		c, err := Upgrade(w, req, uo)
+		if err != nil {
+			return
+		}
+		if err := r.Serve(c, &echoHandler{c: c}, func(err error) { s.ends <- err }); err != nil {
+			t.Error(err)
+		}
+	}))
+	t.Cleanup(func() {
+		s.Server.Close()
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func (s *reactorServer) url() string { return "ws" + strings.TrimPrefix(s.URL, "http") }
+
+func TestReactorEcho(t *testing.T) {
+	const clients, msgs = 50, 200
+	s := newReactorServer(t, nil)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			c, _, err := websocket.DefaultDialer.Dial(s.url(), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			go func() {
+				for j := range msgs {
+					typ := websocket.BinaryMessage
+					if j%2 == 0 {
+						typ = websocket.TextMessage
+					}
+					if err := c.WriteMessage(typ, fmt.Appendf(nil, "%d/%d %s", i, j, strings.Repeat("x", j*37))); err != nil {
+						return
+					}
+				}
+			}()
+			for j := range msgs {
+				typ, p, err := c.ReadMessage()
+				want := fmt.Appendf(nil, "%d/%d %s", i, j, strings.Repeat("x", j*37))
+				if err != nil || !bytes.Equal(p, want) || (typ == websocket.TextMessage) != (j%2 == 0) {
+					t.Errorf("client %d message %d: %d %q, %v", i, j, typ, p, err)
+					return
+				}
+			}
+			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
+			_, _, err = c.ReadMessage()
+			if ce := new(websocket.CloseError); !errors.As(err, &ce) || ce.Code != 4000 {
+				t.Errorf("client %d: after its close, read %v; want the echo of 4000", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for range clients {
+		select {
+		case err := <-s.ends:
+			var ce *CloseError
+			if !errors.As(err, &ce) || ce.Code != 4000 {
+				t.Errorf("handler ended with %v, want the peer's close 4000", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a handler did not end")
+		}
+	}
+}
+
+// TestReactorHandlerReadyCloses: a handler that answers Ready has its
+// connection closed with 1000 after what it wrote.
+func TestReactorHandlerReadyCloses(t *testing.T) {
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	s, cl := wstest.TCPPair(t, false)
+	gc, err := wstest.UpgradeGorilla(s, cl)
+	_ = gc
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Server(s, nil)
+	sent := false
+	done := make(chan error, 1)
+	h := HandlerFunc(func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+		if !sent {
+			if r, err := c.PollWriteMessage(t, Text, []byte("only this")); err != nil || !r.Ready {
+				return asyncio.NotReady[struct{}](), err
+			}
+			sent = true
+		}
+		return asyncio.Ready(struct{}{}), nil
+	})
+	if err := r.Serve(c, h, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if typ, p, err := gc.ReadMessage(); err != nil || typ != websocket.TextMessage || string(p) != "only this" {
+		t.Fatalf("client read %d %q, %v", typ, p, err)
+	}
+	_, _, err = gc.ReadMessage() // answers the close
+	if ce := new(websocket.CloseError); !errors.As(err, &ce) || ce.Code != 1000 {
+		t.Fatalf("client read %v, want close 1000", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("done(%v), want nil", err)
+	}
+}
+
+// TestReactorStalledPeerStopsReading: a client that writes and never
+// reads fills the server's buffer; the handler's writes answer NotReady,
+// it stops reading, and TCP holds the client back: the server holds no
+// more than its buffer and the message in hand.
+func TestReactorStalledPeerStopsReading(t *testing.T) {
+	s := newReactorServer(t, &Options{BufferSize: 16 << 10})
+	raw, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.(*net.TCPConn).SetReadBuffer(16 << 10)
+	gc, _, err := websocket.NewClient(raw, mustURL(t, s.url()), nil, 1024, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := bytes.Repeat([]byte("m"), 4096)
+	written := 0
+	gc.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if err := gc.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			break // the server stopped reading: TCP pushes back
+		}
+		written++
+		if written > 100000 {
+			t.Fatal("the server read 400 MB from a client that reads nothing")
+		}
+	}
+	t.Logf("the client wrote %d messages of 4 KiB before TCP held it back", written)
+}
