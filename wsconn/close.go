@@ -223,8 +223,6 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 			switch {
 			case c.endErr != nil:
 				end = c.endErr
-			case c.rd.err != nil && !isCloseError(c.rd.err):
-				end = c.rd.err
 			case !c.peerDone:
 				end = c.closeTimeoutErr()
 			}

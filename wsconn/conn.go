@@ -45,12 +45,13 @@ type Conn struct {
 	peerDone bool // the peer's close frame came
 	timedOut bool // the closing handshake ran out of time
 	logged   bool
-	finisher bool         // a goroutine drives the closing handshake
-	served   bool         // a Reactor serves the connection and drives its end
-	cl       *closing     // once the connection began to close
+	finisher bool     // a goroutine drives the closing handshake
+	served   bool     // a Reactor serves the connection and drives its end
+	cl       *closing // once the connection began to close
 	mw       *MessageWriter
 	endErr   error       // why the connection ended; nil after a clean closing handshake
 	doomed   atomic.Bool // the connection ended without its reader: reads find out why
+	budget   atomic.Int64 // bytes a served handler may still read in this poll; 0: no limit, -1: spent
 	waiting  atomic.Bool // cl.wait is not empty
 	mask     masker
 
@@ -58,7 +59,7 @@ type Conn struct {
 
 	// The read edges: tasks waiting for bytes, and how many edges came.
 	rmu      sync.Mutex
-	rgoing   bool            // a goroutine waits for bytes (no reactor)
+	rgoing   bool // a goroutine waits for bytes (no reactor)
 	rticks   atomic.Uint32
 	rwait    asyncio.WaitSet // tasks waiting for bytes
 	hwait    asyncio.WaitSet // tasks waiting for the read side
@@ -138,3 +139,6 @@ func (c *Conn) Undelivered() int64 { return c.out.Undelivered() }
 type masker struct{ key [4]byte }
 
 func (m *masker) Transform(p []byte, off int) { frame.Mask(p, m.key, off) }
+
+// Stats returns the counters of the connection's writes.
+func (c *Conn) Stats() Stats { return statsOf(&c.out) }

@@ -164,3 +164,21 @@ func (cw *ConnWriter) Buffered() int { return cw.w.Buffered() }
 // held in its send queue (SIOCOUTQ), which the close then resets. It
 // counts what is known to be lost; elsewhere it is a lower bound.
 func (cw *ConnWriter) Undelivered() int64 { return cw.w.Undelivered() }
+
+// Stats counts what a writer did. Each field is read atomically, but not
+// all of them at one instant.
+type Stats struct {
+	Accepted      int64 // bytes taken by writes (for a Conn, frames with their headers)
+	Written       int64 // bytes written to the connection
+	Reset         int64 // of those, what the kernel still held when a hard close reset the connection
+	WriteSyscalls int64 // writes to the connection: writev system calls, or calls of its Write
+	NotReady      int64 // polls that answered NotReady
+}
+
+func statsOf(w *sendq.Writer) Stats {
+	s := w.Stats()
+	return Stats{Accepted: s.Accepted, Written: s.Written, Reset: s.Reset, WriteSyscalls: s.WriteSyscalls, NotReady: s.NotReady}
+}
+
+// Stats returns the writer's counters.
+func (cw *ConnWriter) Stats() Stats { return statsOf(&cw.w) }

@@ -70,8 +70,8 @@ type config struct {
 // options share one; at most maxConfigs of them, in case an application
 // makes options per connection.
 var (
-	configs   sync.Map // config -> *config
-	nconfigs  atomic.Int32
+	configs    sync.Map // config -> *config
+	nconfigs   atomic.Int32
 	maxConfigs int32 = 64
 )
 

@@ -32,7 +32,7 @@ type reader struct {
 
 	buf     *[]byte     // the read buffer while bytes are pending, else nil
 	holding atomic.Bool // buf != nil, for observers other than the reader
-	r, w    int         // (*buf)[r:w] is not parsed yet
+	r, w    int32       // (*buf)[r:w] is not parsed yet
 	msg     *[]byte     // a message too large for buf, as it arrives, else nil
 	n       int         // bytes of msg
 	kept    bool        // the message last returned aliases buf or msg
@@ -299,6 +299,14 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 		if err != nil || ready {
 			return m, ready, err
 		}
+		if c.budget.Load() < 0 {
+			// A Reactor's handler that read its share of bytes in this
+			// poll yields, so that a busy connection does not starve
+			// the others: polled again after them, it reads on.
+			c.budget.Store(0)
+			t.Notify()
+			return Message{}, false, nil
+		}
 		ticks := c.rticks.Load()
 		switch err := c.fill(self); {
 		case err == nil:
@@ -356,7 +364,7 @@ func (c *Conn) fill(self bool) error {
 		rd.r, rd.w = 0, 0
 		rd.holding.Store(true)
 	} else if rd.r > 0 {
-		rd.w = copy(*rd.buf, (*rd.buf)[rd.r:rd.w])
+		rd.w = int32(copy(*rd.buf, (*rd.buf)[rd.r:rd.w]))
 		rd.r = 0
 	}
 	b := (*rd.buf)[rd.w:]
@@ -383,7 +391,7 @@ func (c *Conn) fill(self bool) error {
 			}
 		}
 		if n > 0 {
-			rd.w += n
+			rd.w += int32(n)
 			c.lastRecv.Store(now())
 			return nil
 		}
@@ -407,8 +415,14 @@ func (c *Conn) fill(self bool) error {
 		}
 	}
 	if n > 0 {
-		rd.w += n
+		rd.w += int32(n)
 		c.lastRecv.Store(now())
+		if b := c.budget.Load(); b > 0 {
+			if b -= int64(n); b <= 0 {
+				b = -1 // spent: the next fill yields
+			}
+			c.budget.Store(b)
+		}
 	}
 	return err
 }
@@ -430,7 +444,7 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 			if err := c.take(p[:k]); err != nil {
 				return Message{}, false, err
 			}
-			rd.r += k
+			rd.r += int32(k)
 			if rd.remain > 0 {
 				continue
 			}
@@ -469,7 +483,7 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 				}
 				return Message{}, false, errBlocked
 			}
-			rd.r += whole
+			rd.r += int32(whole)
 			continue
 		}
 		if rd.op == 0 && h.Fin && rd.msg == nil && whole <= len(*rd.buf) && (len(p) >= whole || h.Op != frame.OpText) {
@@ -486,11 +500,11 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 			if h.Op == frame.OpText && !utf8.Valid(data) {
 				return Message{}, false, c.fail(StatusInvalidPayload, fmt.Errorf("%w in a text message", ErrInvalidUTF8))
 			}
-			rd.r += whole
+			rd.r += int32(whole)
 			rd.kept = true
 			return Message{Type: MessageType(h.Op), Data: data}, true, nil
 		}
-		rd.r += hn
+		rd.r += int32(hn)
 		if rd.op == 0 {
 			rd.op, rd.size = h.Op, 0
 			rd.text.Reset()

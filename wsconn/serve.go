@@ -2,7 +2,6 @@ package wsconn
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/internal/reactor"
@@ -54,10 +53,6 @@ type ReactorOptions struct {
 type Reactor struct {
 	r    *reactor.Reactor // nil where there is no epoll
 	exec *asyncio.Executor
-
-	mu     sync.Mutex
-	conns  map[*Conn]struct{}
-	closed bool
 }
 
 // NewReactor returns a reactor configured by o (nil: the defaults). It
@@ -67,7 +62,7 @@ func NewReactor(o *ReactorOptions) (*Reactor, error) {
 	if o != nil {
 		eo.Workers = o.Workers
 	}
-	r := &Reactor{exec: asyncio.NewExecutor(&eo), conns: make(map[*Conn]struct{})}
+	r := &Reactor{exec: asyncio.NewExecutor(&eo)}
 	rr, err := reactor.New()
 	switch {
 	case err == nil:
@@ -93,30 +88,15 @@ var ErrReactorClosed = errors.New("wsconn: reactor closed")
 //
 // Serve takes over c's reads: nothing else may read it while h serves it.
 func (r *Reactor) Serve(c *Conn, h Handler, done func(error)) error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return ErrReactorClosed
-	}
-	r.conns[c] = struct{}{}
-	r.mu.Unlock()
 	if err := c.serveOn(r.r); err != nil {
-		r.forget(c)
 		return err
 	}
-	s := &served{r: r, c: c, h: h, done: done}
+	s := &served{c: c, h: h, done: done}
 	if _, err := r.exec.Spawn(s.poll, s.end); err != nil {
-		r.forget(c)
 		c.Close()
 		return ErrReactorClosed
 	}
 	return nil
-}
-
-func (r *Reactor) forget(c *Conn) {
-	r.mu.Lock()
-	delete(r.conns, c)
-	r.mu.Unlock()
 }
 
 // Close closes every connection still served, at once, and waits until no
@@ -124,36 +104,22 @@ func (r *Reactor) forget(c *Conn) {
 // afterwards. Drain the connections gracefully before (a
 // shutdown.Group's Drain) to close them with a handshake.
 func (r *Reactor) Close() error {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	conns := make([]*Conn, 0, len(r.conns))
-	for c := range r.conns {
-		conns = append(conns, c)
-	}
-	r.mu.Unlock()
-	for _, c := range conns {
-		c.abort(ErrReactorClosed)
-	}
 	err := r.exec.Close()
 	if r.r != nil {
 		if cerr := r.r.Close(); err == nil {
 			err = cerr
 		}
 	}
-	for _, c := range conns {
-		c.wg.Wait()
-	}
 	return err
 }
+
+// pollBudget is how many bytes a handler reads in one poll before its
+// reads yield to the other connections' handlers.
+const pollBudget = 256 << 10
 
 // served is one connection served by a Reactor: the handler's polls,
 // then the connection's end.
 type served struct {
-	r      *Reactor
 	c      *Conn
 	h      Handler
 	done   func(error)
@@ -164,6 +130,7 @@ type served struct {
 func (s *served) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	c := s.c
 	if !s.ending {
+		c.budget.Store(pollBudget)
 		r, err := s.h.Poll(t)
 		if err == nil && !r.Ready {
 			return r, nil
@@ -195,7 +162,7 @@ func (s *served) end(err error) {
 		err = ErrReactorClosed
 	}
 	s.c.abort(err) // a no-op after a closing handshake
-	s.r.forget(s.c)
+	s.c.wg.Wait()  // its goroutines exit once it is closed
 	if s.done != nil {
 		s.done(err)
 	}
@@ -211,6 +178,9 @@ func (c *Conn) serveOn(r *reactor.Reactor) error {
 		return nil
 	}
 	reg, err := r.Register(c.sock, c.readTask, asyncio.NewTask(c.out.Edge))
+	if errors.Is(err, reactor.ErrClosed) {
+		return ErrReactorClosed
+	}
 	if err != nil {
 		return err
 	}

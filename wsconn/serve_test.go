@@ -205,3 +205,41 @@ func TestReactorStalledPeerStopsReading(t *testing.T) {
 	}
 	t.Logf("the client wrote %d messages of 4 KiB before TCP held it back", written)
 }
+
+// TestReactorPeerResets: a client that vanishes (a reset, with echoes
+// unread) ends its handler promptly, whether the handler waits to read
+// or to write.
+func TestReactorPeerResets(t *testing.T) {
+	for _, stalled := range []bool{false, true} {
+		t.Run(fmt.Sprint("stalled=", stalled), func(t *testing.T) {
+			s := newReactorServer(t, &Options{BufferSize: 16 << 10})
+			raw, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := raw.(*net.TCPConn)
+			tc.SetReadBuffer(8 << 10)
+			gc, _, err := websocket.NewClient(raw, mustURL(t, s.url()), nil, 1024, 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stalled {
+				msg := bytes.Repeat([]byte("m"), 4096)
+				gc.SetWriteDeadline(time.Now().Add(time.Second))
+				for gc.WriteMessage(websocket.BinaryMessage, msg) == nil {
+				}
+			} else {
+				gc.WriteMessage(websocket.TextMessage, []byte("hi"))
+				gc.ReadMessage()
+			}
+			tc.SetLinger(0)
+			tc.Close()
+			select {
+			case err := <-s.ends:
+				t.Logf("handler ended with %v", err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler did not end after its peer reset the connection")
+			}
+		})
+	}
+}

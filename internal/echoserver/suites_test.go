@@ -26,8 +26,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // known are the cases of the shared suites this server fails today, and
 // why. They are left to the rewrite of the echo on wsconn.
-var known = echotest.Known{
-}
+var known = echotest.Known{}
 
 // TestSuites runs the shared end-to-end suites against the server.
 func TestSuites(t *testing.T) { echotest.All(t, echotest.InProcess(run), known) }

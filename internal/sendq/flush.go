@@ -382,7 +382,7 @@ func (w *Writer) Close() error {
 		if clean {
 			s.DiscardInput()
 		} else if n := s.OutQueue(); n > 0 {
-			w.written.Add(-int64(n)) // written, and lost with the reset
+			w.reset.Store(int64(n))
 			s.Reset()
 		}
 	}

@@ -115,7 +115,8 @@ type Writer struct {
 	head     [HeadMax]byte
 	wg       sync.WaitGroup // the flush goroutine
 	accepted atomic.Int64
-	written  atomic.Int64 // less what the kernel still held at a hard close
+	written  atomic.Int64
+	reset    atomic.Int64 // written, and still in the kernel's send queue when a hard close reset the connection
 	syscalls atomic.Int64
 	notReady atomic.Int64
 }
@@ -490,13 +491,14 @@ func (w *Writer) Available() int {
 // after a hard Close over a socket, those the kernel still held in its
 // send queue.
 func (w *Writer) Undelivered() int64 {
-	return w.accepted.Load() - w.written.Load()
+	return w.accepted.Load() - w.written.Load() + w.reset.Load()
 }
 
 // Stats are a Writer's counters.
 type Stats struct {
 	Accepted      int64 // bytes taken by writes
 	Written       int64 // bytes written to the connection
+	Reset         int64 // of those, what the kernel still held when a hard close reset the connection
 	WriteSyscalls int64 // writes to the connection: writev system calls, or calls of its Write
 	NotReady      int64 // polls that answered NotReady
 }
@@ -506,6 +508,7 @@ func (w *Writer) Stats() Stats {
 	return Stats{
 		Accepted:      w.accepted.Load(),
 		Written:       w.written.Load(),
+		Reset:         w.reset.Load(),
 		WriteSyscalls: w.syscalls.Load(),
 		NotReady:      w.notReady.Load(),
 	}

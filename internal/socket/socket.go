@@ -45,10 +45,8 @@ const closing = -1 << 31
 type Socket struct {
 	conn  net.Conn
 	raw   syscall.RawConn
-	fd    int
+	fd    int32
 	calls atomic.Int32 // system calls on fd in progress; the closing bit once Close began
-
-	peekFn, pollOutFn func(fd uintptr) bool // made on the first wait
 }
 
 // Of returns the socket of c when c is a TCP or Unix stream connection on
@@ -87,7 +85,7 @@ func (s *Socket) Init(c net.Conn) bool {
 	if err := raw.Control(func(d uintptr) { fd = int(d) }); err != nil || fd < 0 {
 		return false
 	}
-	*s = Socket{conn: c, raw: raw, fd: fd}
+	*s = Socket{conn: c, raw: raw, fd: int32(fd)}
 	return true
 }
 
@@ -118,7 +116,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 	if !s.enter() {
 		return 0, net.ErrClosed
 	}
-	n, errno := read(s.fd, p)
+	n, errno := read(int(s.fd), p)
 	s.exit()
 	return n, readErr(n, errno)
 }
@@ -130,7 +128,7 @@ func (s *Socket) Writev(v [][]byte) (int, error) {
 	if !s.enter() {
 		return 0, net.ErrClosed
 	}
-	n, errno := writev(s.fd, v)
+	n, errno := writev(int(s.fd), v)
 	s.exit()
 	return n, writeErr(n, errno)
 }
@@ -138,21 +136,11 @@ func (s *Socket) Writev(v [][]byte) (int, error) {
 // WaitReadable parks until a read would not block: bytes, the end of the
 // stream or an error are there. It returns an error when the connection
 // is closed or its read deadline passes.
-func (s *Socket) WaitReadable() error {
-	if s.peekFn == nil {
-		s.peekFn = peek
-	}
-	return s.raw.Read(s.peekFn)
-}
+func (s *Socket) WaitReadable() error { return s.raw.Read(peek) }
 
 // WaitWritable parks until a write would not block. It returns an error
 // when the connection is closed or its write deadline passes.
-func (s *Socket) WaitWritable() error {
-	if s.pollOutFn == nil {
-		s.pollOutFn = pollOut
-	}
-	return s.raw.Write(s.pollOutFn)
-}
+func (s *Socket) WaitWritable() error { return s.raw.Write(pollOut) }
 
 // CloseWrite sends the end of the stream (TCP FIN); reads go on.
 func (s *Socket) CloseWrite() error {
@@ -171,7 +159,7 @@ func (s *Socket) OutQueue() int {
 		return -1
 	}
 	defer s.exit()
-	return outQueue(s.fd)
+	return outQueue(int(s.fd))
 }
 
 // DiscardInput reads and drops what the peer sent and nobody read, without
