@@ -49,10 +49,10 @@ type Conn struct {
 	served   bool     // a Reactor serves the connection and drives its end
 	cl       *closing // once the connection began to close
 	mw       *MessageWriter
-	endErr   error       // why the connection ended; nil after a clean closing handshake
-	doomed   atomic.Bool // the connection ended without its reader: reads find out why
+	endErr   error        // why the connection ended; nil after a clean closing handshake
+	doomed   atomic.Bool  // the connection ended without its reader: reads find out why
 	budget   atomic.Int64 // bytes a served handler may still read in this poll; 0: no limit, -1: spent
-	waiting  atomic.Bool // cl.wait is not empty
+	waiting  atomic.Bool  // cl.wait is not empty
 	mask     masker
 
 	rd reader
