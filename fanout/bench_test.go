@@ -1,4 +1,4 @@
-package broadcast
+package fanout
 
 import (
 	"sync"
@@ -6,24 +6,59 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
+	"github.com/pollws/pollws/wsconn"
 )
 
 // Publishing costs the same whatever the number of subscribers: one copy
-// into the channel.
+// into the topic's ring.
 func BenchmarkPublish(b *testing.B) {
 	h := New(nil)
 	defer h.Close()
+	s, c := wsconnPair(b)
+	defer c.Close()
+	sub, err := h.Subscribe("t", s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	h.mu.Lock()
+	t := h.topics["t"]
+	h.mu.Unlock()
 	for range 100 {
-		h.ch.NewWeakReader() // subscribers that never read
+		t.ch.NewWeakReader() // subscribers that never read
 	}
 	p := make([]byte, 1<<10)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(p)))
 	for b.Loop() {
-		if _, err := h.Publish(ws.OpBinary, p); err != nil {
+		if err := h.Publish("t", wsconn.Binary, p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Receiving from the bus costs a check of the envelope and one copy into
+// the topic's ring.
+func BenchmarkReceive(b *testing.B) {
+	h := New(&Options{Bus: newMemBus()})
+	defer h.Close()
+	h.mu.Lock()
+	t := h.addTopicLocked("t")
+	h.mu.Unlock()
+	t.mu.Lock()
+	t.open(1<<20, 1)
+	t.mu.Unlock()
+	e := envelope{hub: h.id + 1, stream: 1, payload: make([]byte, 1<<10), typ: wsconn.Binary}
+	var msg []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(e.payload)))
+	for b.Loop() {
+		e.seq++
+		msg = appendEnvelope(msg[:0], &e)
+		h.receive(t, 1, msg)
+	}
+	if st := h.Stats(); st.BusReceived != uint64(b.N) {
+		b.Fatalf("received %d of %d", st.BusReceived, b.N)
 	}
 }
 
@@ -32,13 +67,13 @@ func BenchmarkPublish(b *testing.B) {
 // deliveries per second.
 func BenchmarkBroadcast(b *testing.B) {
 	const subs, window = 100, 256
-	s := newHubServer(b, nil, 0, 0)
+	s := newHubServer(b, nil, nil, 0, 0)
 	var total atomic.Int64
 	progress := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	n := b.N
 	for range subs {
-		c, _ := s.dial(b, 0)
+		c, _ := s.dial(b, "t", 0)
 		wg.Go(func() {
 			c.SetReadDeadline(time.Now().Add(time.Minute))
 			for i := 1; i <= n; i++ {
@@ -65,7 +100,7 @@ func BenchmarkBroadcast(b *testing.B) {
 		for int64(i-window)*subs > total.Load() {
 			<-progress
 		}
-		if _, err := s.hub.Publish(ws.OpBinary, p); err != nil {
+		if err := s.hub.Publish("t", wsconn.Binary, p); err != nil {
 			b.Fatal(err)
 		}
 	}

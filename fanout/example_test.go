@@ -1,4 +1,4 @@
-package broadcast_test
+package fanout_test
 
 import (
 	"context"
@@ -7,29 +7,23 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 
-	"github.com/gobwas/ws"
-
-	"github.com/pollws/pollws/internal/broadcast"
+	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/wsconn"
 )
 
-// A subscriber endpoint: the hub writes to each connection, the handler
-// reads it until the client leaves.
+// A subscriber endpoint: the hub writes the topic's messages to each
+// connection, the handler reads it until the client leaves.
 func Example() {
-	hub := broadcast.New(nil)
+	hub := fanout.New(nil)
 	defer hub.Close()
 	joined := make(chan struct{})
-	var handlers sync.WaitGroup
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		handlers.Add(1)
-		defer handlers.Done()
 		c, err := wsconn.Upgrade(w, r, nil)
 		if err != nil {
 			return // Upgrade answered the request
 		}
-		sub, err := hub.Subscribe(c)
+		sub, err := hub.Subscribe(r.URL.Query().Get("topic"), c)
 		if err != nil {
 			c.Close()
 			return
@@ -37,16 +31,15 @@ func Example() {
 		defer sub.Close()
 		joined <- struct{}{}
 		for {
-			if _, _, err := c.ReadMessage(context.Background()); err != nil {
+			if _, err := c.ReadMessage(context.Background()); err != nil {
 				return // the client left
 			}
 		}
 	}))
-	defer handlers.Wait()
 	defer srv.Close()
 
 	ctx := context.Background()
-	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"?topic=news", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,21 +47,24 @@ func Example() {
 	<-joined
 
 	for _, msg := range []string{"hello", "subscribers"} {
-		if _, err := hub.Publish(ws.OpText, []byte(msg)); err != nil {
+		if err := hub.Publish("news", wsconn.Text, []byte(msg)); err != nil {
 			log.Fatal(err)
 		}
 	}
+	if err := hub.Publish("sports", wsconn.Text, []byte("nobody listens")); err != nil {
+		log.Fatal(err)
+	}
 	for range 2 {
-		_, p, err := c.ReadMessage(ctx)
+		m, err := c.ReadMessage(ctx)
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Printf("%s\n", p)
+		fmt.Printf("%s: %s\n", m.Type, m.Data)
 	}
 	st := hub.Stats()
 	fmt.Println("published", st.Published, "delivered", st.Delivered)
 	// Output:
-	// hello
-	// subscribers
-	// published 2 delivered 2
+	// text: hello
+	// text: subscribers
+	// published 3 delivered 2
 }
