@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
-	"github.com/pollws/pollws/internal/broadcast"
+	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/wsconn"
 )
 
@@ -86,7 +84,7 @@ func TestPageAndStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st broadcast.Stats
+	var st fanout.Stats
 	err = json.NewDecoder(res.Body).Decode(&st)
 	res.Body.Close()
 	if err != nil || st.Capacity != 1<<20 {
@@ -121,21 +119,22 @@ func TestPublishAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if _, err := pub.PollWriteMessage(nil, ws.OpText, []byte("hello, everyone")); err != nil {
+	if _, err := pub.PollWriteMessage(nil, wsconn.Text, []byte("hello, everyone")); err != nil {
 		t.Fatal(err)
 	}
 	pubDone := make(chan error, 1)
 	go func() { // flushes the message, then sees the drain's close
-		_, _, err := pub.ReadMessage(ctx)
+		_, err := pub.ReadMessage(ctx)
 		pubDone <- err
 	}()
 	generated := 0
 	for {
-		op, p, err := sub.ReadMessage(ctx)
+		m, err := sub.ReadMessage(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if op == ws.OpText {
+		p := m.Data
+		if m.Type == wsconn.Text {
 			if string(p) != "hello, everyone" {
 				t.Fatalf("text message %q", p)
 			}
@@ -151,16 +150,16 @@ func TestPublishAndDrain(t *testing.T) {
 	go func() { drained <- ts.shutdown(t) }()
 	var err2 error
 	for err2 == nil {
-		_, _, err2 = sub.ReadMessage(ctx)
+		_, err2 = sub.ReadMessage(ctx)
 	}
 	var ce *wsconn.CloseError
-	if !errors.As(err2, &ce) || ce.Code != ws.StatusGoingAway {
+	if !errors.As(err2, &ce) || ce.Code != wsconn.StatusGoingAway {
 		t.Errorf("subscriber's read ended with %v, want close 1001", err2)
 	}
 	if err := <-drained; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-pubDone; !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway {
+	if err := <-pubDone; !errors.As(err, &ce) || ce.Code != wsconn.StatusGoingAway {
 		t.Errorf("publisher's read ended with %v, want close 1001", err)
 	}
 	if out := ts.out.String(); !strings.Contains(out, "drained: clean=2 forced=0") {
