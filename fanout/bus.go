@@ -29,7 +29,9 @@ type Bus interface {
 	// Subscribe has deliver called with every message published to
 	// topic from now on, until stop is called: one call at a time, each
 	// sender's messages in order, never from within Publish or
-	// Subscribe. msg is valid only during the call, and deliver returns
+	// Subscribe. It may wait for the bus to confirm the subscription; the
+	// hub calls it for a topic's first subscriber, and other hub calls
+	// wait meanwhile. msg is valid only during the call, and deliver returns
 	// quickly. After stop returns, deliver is called no more, except for
 	// a call already under way.
 	Subscribe(topic string, deliver func(msg []byte)) (stop func(), err error)
