@@ -6,7 +6,7 @@ replace github.com/pollws/pollws => ../..
 
 require (
 	github.com/gorilla/websocket v1.5.3
-	github.com/nats-io/nats-server/v2 v2.15.3
+	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pollws/pollws v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
