@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/wsconn"
 )
@@ -216,4 +217,39 @@ func TestSlowSubscriberIsDisconnected(t *testing.T) {
 		t.Errorf("hub stats %+v, want a subscriber kicked after 2 overtakes", st)
 	}
 	t.Logf("slow subscriber disconnected: %v", attrs)
+}
+
+// /sub and /pub name a topic with ?topic=: its subscribers get what is
+// published on it, and not the generator's topic.
+func TestTopics(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.rate = 500 // on "live", which the subscriber below must not see
+	ts := startServer(t, cfg, 0, 0, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, err := wsconn.Dial(ctx, "ws://"+ts.addr+"/sub?topic=room%201", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ts.waitSubscribed(t, 1)
+	pub, err := wsconn.Dial(ctx, "ws://"+ts.addr+"/pub?topic=room%201", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	for _, msg := range []string{"one", "two"} {
+		if _, err := pub.PollWriteMessage(nil, wsconn.Text, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := asyncio.Flush(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one", "two"} {
+		m, err := sub.ReadMessage(ctx)
+		if err != nil || m.Type != wsconn.Text || string(m.Data) != want {
+			t.Fatalf("read %v %q, %v; want text %q", m.Type, m.Data, err, want)
+		}
+	}
 }
