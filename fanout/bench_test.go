@@ -107,3 +107,19 @@ func BenchmarkBroadcast(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(n*subs)/time.Since(start).Seconds(), "deliveries/s")
 }
+
+// Sending to the bus costs one encoding of the envelope into a pooled
+// buffer, and the bus's Publish.
+func BenchmarkPublishToBus(b *testing.B) {
+	bus := newMemBus() // no subscription: it takes and drops each message
+	h := New(&Options{Bus: bus})
+	defer h.Close()
+	p := make([]byte, 1<<10)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		if err := h.Publish("t", wsconn.Binary, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

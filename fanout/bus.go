@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"github.com/pollws/pollws/wsconn"
 )
@@ -96,12 +97,18 @@ func (t *topic) send(h *Hub, typ wsconn.MessageType, p []byte) error {
 	t.sendSeq++
 	e := envelope{hub: h.id, stream: t.stream, seq: t.sendSeq, off: t.sendOff, typ: typ, payload: p}
 	t.sendOff += uint64(len(p))
-	t.env = appendEnvelope(t.env[:0], &e)
-	if cap(t.env) > 2*envelopeHeader+h.MaxMessage() {
-		defer func() { t.env = nil }()
+	b, _ := envelopes.Get().(*[]byte)
+	if b == nil {
+		b = new([]byte)
 	}
-	return h.bus.Publish(t.name, t.env)
+	*b = appendEnvelope((*b)[:0], &e)
+	err := h.bus.Publish(t.name, *b)
+	envelopes.Put(b)
+	return err
 }
+
+// envelopes holds the buffers envelopes are encoded into.
+var envelopes sync.Pool
 
 // receive takes a message from the bus for topic t's subscription gen:
 // unless it is this hub's own or out of date, it goes into the ring after

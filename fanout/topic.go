@@ -43,7 +43,6 @@ type topic struct {
 	stream  uint64 // names this hub's messages on the topic, for as long as the topic exists
 	sendSeq uint64 // sequence number of the last message sent on the bus
 	sendOff uint64 // payload bytes of the messages sent before the next one
-	env     []byte // the envelope being sent
 }
 
 // remote is what a topic received from another hub: where its stream is.
