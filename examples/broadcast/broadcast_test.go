@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 
-	"github.com/pollws/pollws/internal/broadcast"
+	"github.com/pollws/pollws/fanout"
+	"github.com/pollws/pollws/wsconn"
 )
 
 // payload returns the test's message seq: its number, then filler that
@@ -164,7 +164,7 @@ func TestStalledSubscribersDoNotHoldBackTheOthers(t *testing.T) {
 	ts.waitLeft(t, readers)
 	heap2 := heapInuse()
 	for seq := uint64(messages + 1); seq <= messages+more; seq++ {
-		if _, err := ts.hub.Publish(ws.OpBinary, payload(seq, size)); err != nil {
+		if err := ts.hub.Publish(defaultTopic, wsconn.Binary, payload(seq, size)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -201,7 +201,7 @@ func TestStalledSubscribersDoNotHoldBackTheOthers(t *testing.T) {
 					break
 				}
 				if typ == websocket.TextMessage {
-					var n broadcast.Notice
+					var n fanout.Notice
 					if err := json.Unmarshal(p, &n); err != nil || n.Type != "missed" || n.Frames == 0 || n.Bytes != n.Frames*size {
 						tl.err = fmt.Errorf("at message %d: text %q is not a notice of missed messages", want, p)
 						break

@@ -14,9 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gobwas/ws"
-
-	"github.com/pollws/pollws/internal/broadcast"
+	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
 )
@@ -28,12 +26,16 @@ var page []byte
 // hub ignores what they send.
 const subscriberMaxMessage = 4 << 10
 
+// defaultTopic is the topic of /sub and /pub without a ?topic=, and the
+// one the generator publishes on.
+const defaultTopic = "live"
+
 // server is the broadcast server: a hub, the group of its WebSocket
 // connections, and the HTTP routes.
 type server struct {
 	cfg      config
 	log      *slog.Logger
-	hub      *broadcast.Hub
+	hub      *fanout.Hub
 	group    *shutdown.Group
 	subOpts  *wsconn.UpgradeOptions
 	pubOpts  *wsconn.UpgradeOptions
@@ -45,7 +47,7 @@ type server struct {
 
 func newServer(cfg config, log *slog.Logger) *server {
 	s := &server{cfg: cfg, log: log}
-	s.hub = broadcast.New(&broadcast.Options{
+	s.hub = fanout.New(&fanout.Options{
 		Capacity:     cfg.capacity,
 		KickAfter:    cfg.kickAfter(),
 		BehindWindow: cfg.behindWindow,
@@ -53,7 +55,8 @@ func newServer(cfg config, log *slog.Logger) *server {
 	})
 	s.group = shutdown.NewGroup(&shutdown.GroupOptions{Logger: log})
 	s.subOpts = &wsconn.UpgradeOptions{Options: wsconn.Options{
-		Writer:         &wsconn.ConnWriterOptions{BufferSize: cfg.writeBuffer, WriteTimeout: cfg.writeTimeout},
+		BufferSize:     cfg.writeBuffer,
+		WriteTimeout:   cfg.writeTimeout,
 		MaxMessageSize: subscriberMaxMessage,
 		Logger:         log,
 	}}
@@ -65,7 +68,8 @@ func newServer(cfg config, log *slog.Logger) *server {
 }
 
 // handler returns the routes: the page at /, subscribers at /sub,
-// publishers at /pub and the hub's counters at /stats.
+// publishers at /pub (both on the topic named by ?topic=, "live" by
+// default) and the hub's counters at /stats.
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -75,13 +79,21 @@ func (s *server) handler() http.Handler {
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(struct {
-			broadcast.Stats
+			fanout.Stats
 			Rate float64 `json:"rate"`
 		}{s.hub.Stats(), s.cfg.rate})
 	})
 	mux.Handle("/sub", s.group.Handler(s.handlers.wrap(s.serveSub)))
 	mux.Handle("/pub", s.group.Handler(s.handlers.wrap(s.servePub)))
 	return mux
+}
+
+// topic returns the topic a request names.
+func topic(r *http.Request) string {
+	if t := r.URL.Query().Get("topic"); t != "" {
+		return t
+	}
+	return defaultTopic
 }
 
 // serveSub subscribes a connection to the hub. The hub writes to it; this
@@ -91,7 +103,7 @@ func (s *server) serveSub(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Upgrade answered the request
 	}
-	sub, err := s.hub.Subscribe(c)
+	sub, err := s.hub.Subscribe(topic(r), c)
 	if err != nil {
 		c.Close()
 		return
@@ -105,7 +117,7 @@ func (s *server) serveSub(w http.ResponseWriter, r *http.Request) {
 		s.onSubscribe()
 	}
 	for {
-		if _, _, err = c.ReadMessage(context.Background()); err != nil {
+		if _, err = c.ReadMessage(context.Background()); err != nil {
 			break
 		}
 	}
@@ -126,13 +138,13 @@ func (s *server) servePub(w http.ResponseWriter, r *http.Request) {
 		c.Close()
 		return
 	}
+	name := topic(r)
 	for {
-		var op ws.OpCode
-		var p []byte
-		if op, p, err = c.ReadMessage(context.Background()); err != nil {
+		var msg wsconn.Message
+		if msg, err = c.ReadMessage(context.Background()); err != nil {
 			break
 		}
-		if _, err = s.hub.Publish(op, p); err != nil {
+		if err = s.hub.Publish(name, msg.Type, msg.Data); err != nil {
 			break
 		}
 	}
@@ -183,7 +195,7 @@ func (s *server) generate(ctx context.Context) {
 			for ; sent < due; sent++ {
 				binary.BigEndian.PutUint64(msg, sent+1)
 				binary.BigEndian.PutUint64(msg[8:], uint64(time.Now().UnixNano()))
-				if _, err := s.hub.Publish(ws.OpBinary, msg); err != nil {
+				if err := s.hub.Publish(defaultTopic, wsconn.Binary, msg); err != nil {
 					return
 				}
 			}

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
-	"github.com/pollws/pollws/internal/broadcast"
+	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/wsconn"
 )
 
@@ -86,7 +85,7 @@ func TestPageAndStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st broadcast.Stats
+	var st fanout.Stats
 	err = json.NewDecoder(res.Body).Decode(&st)
 	res.Body.Close()
 	if err != nil || st.Capacity != 1<<20 {
@@ -121,21 +120,22 @@ func TestPublishAndDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	if _, err := pub.PollWriteMessage(nil, ws.OpText, []byte("hello, everyone")); err != nil {
+	if _, err := pub.PollWriteMessage(nil, wsconn.Text, []byte("hello, everyone")); err != nil {
 		t.Fatal(err)
 	}
 	pubDone := make(chan error, 1)
 	go func() { // flushes the message, then sees the drain's close
-		_, _, err := pub.ReadMessage(ctx)
+		_, err := pub.ReadMessage(ctx)
 		pubDone <- err
 	}()
 	generated := 0
 	for {
-		op, p, err := sub.ReadMessage(ctx)
+		m, err := sub.ReadMessage(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if op == ws.OpText {
+		p := m.Data
+		if m.Type == wsconn.Text {
 			if string(p) != "hello, everyone" {
 				t.Fatalf("text message %q", p)
 			}
@@ -151,16 +151,16 @@ func TestPublishAndDrain(t *testing.T) {
 	go func() { drained <- ts.shutdown(t) }()
 	var err2 error
 	for err2 == nil {
-		_, _, err2 = sub.ReadMessage(ctx)
+		_, err2 = sub.ReadMessage(ctx)
 	}
 	var ce *wsconn.CloseError
-	if !errors.As(err2, &ce) || ce.Code != ws.StatusGoingAway {
+	if !errors.As(err2, &ce) || ce.Code != wsconn.StatusGoingAway {
 		t.Errorf("subscriber's read ended with %v, want close 1001", err2)
 	}
 	if err := <-drained; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-pubDone; !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway {
+	if err := <-pubDone; !errors.As(err, &ce) || ce.Code != wsconn.StatusGoingAway {
 		t.Errorf("publisher's read ended with %v, want close 1001", err)
 	}
 	if out := ts.out.String(); !strings.Contains(out, "drained: clean=2 forced=0") {
@@ -217,4 +217,39 @@ func TestSlowSubscriberIsDisconnected(t *testing.T) {
 		t.Errorf("hub stats %+v, want a subscriber kicked after 2 overtakes", st)
 	}
 	t.Logf("slow subscriber disconnected: %v", attrs)
+}
+
+// /sub and /pub name a topic with ?topic=: its subscribers get what is
+// published on it, and not the generator's topic.
+func TestTopics(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.rate = 500 // on "live", which the subscriber below must not see
+	ts := startServer(t, cfg, 0, 0, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sub, err := wsconn.Dial(ctx, "ws://"+ts.addr+"/sub?topic=room%201", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ts.waitSubscribed(t, 1)
+	pub, err := wsconn.Dial(ctx, "ws://"+ts.addr+"/pub?topic=room%201", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	for _, msg := range []string{"one", "two"} {
+		if _, err := pub.PollWriteMessage(nil, wsconn.Text, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := asyncio.Flush(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one", "two"} {
+		m, err := sub.ReadMessage(ctx)
+		if err != nil || m.Type != wsconn.Text || string(m.Data) != want {
+			t.Fatalf("read %v %q, %v; want text %q", m.Type, m.Data, err, want)
+		}
+	}
 }

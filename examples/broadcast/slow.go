@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"time"
 
-	"github.com/gobwas/ws"
-
-	"github.com/pollws/pollws/internal/broadcast"
+	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
 )
@@ -66,12 +62,12 @@ func readSlowly(ctx context.Context, c *wsconn.Conn, pause time.Duration) (got, 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		op, p, err := c.ReadMessage(ctx)
+		m, err := c.ReadMessage(ctx)
 		if err != nil {
 			return got, missed, err
 		}
-		var n broadcast.Notice
-		if op == ws.OpText && json.Unmarshal(p, &n) == nil && n.Type == "missed" {
+		var n fanout.Notice
+		if m.Type == wsconn.Text && json.Unmarshal(m.Data, &n) == nil && n.Type == "missed" {
 			missed += n.Frames
 		} else {
 			got++
@@ -86,33 +82,15 @@ func readSlowly(ctx context.Context, c *wsconn.Conn, pause time.Duration) (got, 
 }
 
 // dialSmall connects to the WebSocket server at url with a socket
-// receive buffer of rcvbuf bytes. wsconn.Dial has no hook for socket
-// options, so it does the handshake with gobwas/ws and wraps the result.
+// receive buffer of rcvbuf bytes.
 func dialSmall(ctx context.Context, url string, rcvbuf int) (*wsconn.Conn, error) {
-	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetReadBuffer(rcvbuf)
-		}
-		return c, err
-	}}
-	conn, br, _, err := d.Dial(ctx, url)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", url, err)
-	}
-	if br != nil {
-		// The server's first frames came with the handshake's response:
-		// read them first.
-		conn = &bufferedConn{Conn: conn, r: br}
-	}
-	return wsconn.Client(conn, nil), nil
+	return wsconn.Dial(ctx, url, &wsconn.DialOptions{
+		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetReadBuffer(rcvbuf)
+			}
+			return c, err
+		},
+	})
 }
-
-// bufferedConn is a connection whose reads go through a buffered reader
-// that holds bytes already read from it.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }

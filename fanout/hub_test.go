@@ -1,4 +1,4 @@
-package broadcast
+package fanout
 
 import (
 	"context"
@@ -6,156 +6,34 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
-	"go.uber.org/goleak"
 
 	"github.com/pollws/pollws/internal/handlertest"
 	"github.com/pollws/pollws/shutdown"
 	"github.com/pollws/pollws/wsconn"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// smallBuffers is a listener whose connections have a small send buffer,
-// so that a subscriber that does not read stalls its server side soon.
-type smallBuffers struct {
-	net.Listener
-	send int
-}
-
-func (l smallBuffers) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok && l.send > 0 {
-		tc.SetWriteBuffer(l.send)
-	}
-	return c, err
-}
-
-// hubServer serves the subscribers of a hub at /sub.
-type hubServer struct {
-	hub      *Hub
-	srv      *httptest.Server
-	url      string
-	handlers handlertest.Group
-	subs     chan *Subscriber // each new subscriber
-	ended    chan *Subscriber // each subscriber whose handler ended
-}
-
-// newHubServer starts a server whose subscribers' connections have a
-// write buffer of writeBuf bytes (0: the default) and a send buffer of
-// sendBuf bytes (0: the system's).
-func newHubServer(t testing.TB, o *Options, writeBuf, sendBuf int) *hubServer {
-	t.Helper()
-	s := &hubServer{hub: New(o), subs: make(chan *Subscriber, 64), ended: make(chan *Subscriber, 64)}
-	opts := &wsconn.UpgradeOptions{Options: wsconn.Options{
-		Writer:       &wsconn.ConnWriterOptions{BufferSize: writeBuf},
-		CloseTimeout: 2 * time.Second,
-	}}
-	s.srv = httptest.NewUnstartedServer(s.handlers.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := wsconn.Upgrade(w, r, opts)
-		if err != nil {
-			return
-		}
-		sub, err := s.hub.Subscribe(c)
-		if err != nil {
-			c.Close()
-			return
-		}
-		select {
-		case s.subs <- sub:
-		default:
-		}
-		for {
-			if _, _, err := c.ReadMessage(context.Background()); err != nil {
-				break
-			}
-		}
-		sub.Close()
-		select {
-		case s.ended <- sub:
-		default:
-		}
-	})))
-	s.srv.Listener = smallBuffers{s.srv.Listener, sendBuf}
-	s.srv.Start()
-	s.url = "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/sub"
-	t.Cleanup(func() {
-		s.hub.Close()
-		s.srv.CloseClientConnections()
-		s.srv.Close()
-		s.handlers.Wait()
-	})
-	return s
-}
-
-// dial connects a gorilla client with a receive buffer of recvBuf bytes
-// (0: the system's), and waits until the hub has subscribed it.
-func (s *hubServer) dial(t testing.TB, recvBuf int) (*websocket.Conn, *Subscriber) {
-	t.Helper()
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if tc, ok := c.(*net.TCPConn); ok && recvBuf > 0 {
-			tc.SetReadBuffer(recvBuf)
-		}
-		return c, err
-	}}
-	c, _, err := d.Dial(s.url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	select {
-	case sub := <-s.subs:
-		return c, sub
-	case <-time.After(10 * time.Second):
-		t.Fatal("the hub did not subscribe the client")
-	}
-	return nil, nil
-}
-
-// message returns the test's message seq: its number, then filler.
-func message(seq uint64, size int) []byte {
-	p := make([]byte, max(size, 8))
-	binary.BigEndian.PutUint64(p, seq)
-	for i := 8; i < len(p); i++ {
-		p[i] = byte(seq) + byte(i)
-	}
-	return p
-}
-
-func publish(t *testing.T, h *Hub, op ws.OpCode, p []byte) uint64 {
-	t.Helper()
-	seq, err := h.Publish(op, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seq
-}
-
 func TestPublishReachesEverySubscriberInOrder(t *testing.T) {
-	s := newHubServer(t, nil, 0, 0)
+	s := newHubServer(t, nil, nil, 0, 0)
 	clients := make([]*websocket.Conn, 3)
 	for i := range clients {
-		clients[i], _ = s.dial(t, 0)
+		clients[i], _ = s.dial(t, "news", 0)
 	}
 	const n = 200
 	for seq := uint64(1); seq <= n; seq++ {
-		op := ws.OpBinary
+		typ := wsconn.Binary
 		if seq%2 == 0 {
-			op = ws.OpText
+			typ = wsconn.Text
 		}
-		if got := publish(t, s.hub, op, message(seq, 100)); got != seq {
-			t.Fatalf("Publish returned seq %d, want %d", got, seq)
-		}
+		publish(t, s.hub, "news", typ, message(seq, 100))
 	}
 	for i, c := range clients {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -174,38 +52,39 @@ func TestPublishReachesEverySubscriberInOrder(t *testing.T) {
 		}
 	}
 	st := s.hub.Stats()
-	if st.Published != n || st.Delivered != 3*n || st.MissedFrames != 0 || st.Subscribers != 3 {
-		t.Errorf("Stats = %+v, want %d published, %d delivered, none missed, 3 subscribers", st, n, 3*n)
+	if st.Published != n || st.Delivered != 3*n || st.MissedFrames != 0 || st.Subscribers != 3 || st.Topics != 1 {
+		t.Errorf("Stats = %+v, want %d published, %d delivered, none missed, 3 subscribers of 1 topic", st, n, 3*n)
 	}
 }
 
-// readSeqs reads messages until the one numbered last, and returns the
-// numbers read and the notices, in order (a notice as seq 0). It sends
-// each number read to progress, if not nil.
-func readSeqs(c *websocket.Conn, last uint64, progress chan<- uint64) (seqs []uint64, notices []Notice, err error) {
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for {
-		typ, p, err := c.ReadMessage()
-		if err != nil {
-			return seqs, notices, fmt.Errorf("after %d messages: %w", len(seqs), err)
+// Each topic's subscribers get that topic's messages and no other's; a
+// topic without subscribers costs nothing.
+func TestTopicsAreSeparate(t *testing.T) {
+	s := newHubServer(t, nil, nil, 0, 0)
+	a, _ := s.dial(t, "a", 0)
+	b, _ := s.dial(t, "b", 0)
+	publish(t, s.hub, "nobody", wsconn.Binary, message(99, 10))
+	for seq := uint64(1); seq <= 10; seq++ {
+		publish(t, s.hub, "a", wsconn.Binary, message(seq, 10))
+		publish(t, s.hub, "b", wsconn.Binary, message(100+seq, 10))
+	}
+	for _, tc := range []struct {
+		c     *websocket.Conn
+		first uint64
+	}{{a, 1}, {b, 101}} {
+		seqs, notices, err := readSeqs(tc.c, tc.first+9, nil)
+		if err != nil || len(notices) != 0 || len(seqs) != 10 || seqs[0] != tc.first {
+			t.Errorf("subscriber from %d read %v, notices %v, %v", tc.first, seqs, notices, err)
 		}
-		if typ == websocket.TextMessage {
-			var n Notice
-			if err := json.Unmarshal(p, &n); err != nil || n.Type != "missed" {
-				return seqs, notices, fmt.Errorf("text message %q is not a notice (%v)", p, err)
-			}
-			notices = append(notices, n)
-			seqs = append(seqs, 0)
-			continue
-		}
-		seq := binary.BigEndian.Uint64(p)
-		seqs = append(seqs, seq)
-		if progress != nil {
-			progress <- seq
-		}
-		if seq == last {
-			return seqs, notices, nil
-		}
+	}
+	if st := s.hub.Stats(); st.Topics != 2 || st.Published != 21 || st.Delivered != 20 {
+		t.Errorf("Stats = %+v, want 2 topics, 21 published, 20 delivered", st)
+	}
+	s.hub.mu.Lock()
+	n := len(s.hub.topics)
+	s.hub.mu.Unlock()
+	if n != 2 {
+		t.Errorf("the hub holds %d topics, want the 2 with subscribers", n)
 	}
 }
 
@@ -213,9 +92,9 @@ func readSeqs(c *websocket.Conn, last uint64, progress chan<- uint64) (seqs []ui
 // is told exactly what it missed, and the rest comes in order. A
 // subscriber that keeps up misses nothing.
 func TestOvertakenSubscriberIsToldWhatItMissed(t *testing.T) {
-	s := newHubServer(t, &Options{Capacity: 8 << 10, KickAfter: -1}, 1<<10, 4<<10)
-	slow, _ := s.dial(t, 4<<10)
-	fast, _ := s.dial(t, 0)
+	s := newHubServer(t, nil, &Options{Capacity: 8 << 10, KickAfter: -1}, 1<<10, 4<<10)
+	slow, _ := s.dial(t, "t", 4<<10)
+	fast, _ := s.dial(t, "t", 0)
 
 	// The fast subscriber is never more than 2*window messages behind
 	// (about 3.5 KiB), well within the hub's 8 KiB.
@@ -233,7 +112,7 @@ func TestOvertakenSubscriberIsToldWhatItMissed(t *testing.T) {
 	var got uint64
 	var r *result
 	for seq := uint64(1); seq <= n; seq++ {
-		publish(t, s.hub, ws.OpBinary, message(seq, size))
+		publish(t, s.hub, "t", wsconn.Binary, message(seq, size))
 		for seq%window == 0 && got+window < seq && r == nil {
 			select {
 			case got = <-progress:
@@ -286,32 +165,34 @@ func TestOvertakenSubscriberIsToldWhatItMissed(t *testing.T) {
 	t.Logf("slow subscriber: %d messages received, %d missed in %d notices %+v", len(seqs)-len(notices), missed, len(notices), notices)
 }
 
-// stallAndRead publishes a burst of n messages to a client that does not
-// read, which overtakes it, calling tick after each, then reads until the
-// burst's last message or an error, and returns the notices read.
-func stallAndRead(t *testing.T, h *Hub, c *websocket.Conn, n int, tick func()) ([]Notice, error) {
+// stallAndRead publishes a burst of n messages numbered from *next to a
+// client that does not read, which overtakes it, calling tick after each,
+// then reads until the burst's last message or an error, and returns the
+// notices read.
+func stallAndRead(t *testing.T, h *Hub, c *websocket.Conn, next *uint64, n int, tick func()) ([]Notice, error) {
 	t.Helper()
-	var last uint64
 	for range n {
-		last = publish(t, h, ws.OpBinary, message(h.Published()+1, 100))
+		*next++
+		publish(t, h, "t", wsconn.Binary, message(*next, 100))
 		if tick != nil {
 			tick()
 		}
 	}
-	_, notices, err := readSeqs(c, last, nil)
+	_, notices, err := readSeqs(c, *next, nil)
 	return notices, err
 }
 
-// A subscriber overtaken KickAfter times within the window is
-// disconnected with 1008.
+// A subscriber overtaken KickAfter times within the window is closed
+// with 1008.
 func TestSubscriberThatKeepsFallingBehindIsDisconnected(t *testing.T) {
-	s := newHubServer(t, &Options{Capacity: 4 << 10, KickAfter: 2, BehindWindow: time.Hour}, 1<<10, 4<<10)
-	c, sub := s.dial(t, 4<<10)
+	s := newHubServer(t, nil, &Options{Capacity: 4 << 10, KickAfter: 2, BehindWindow: time.Hour}, 1<<10, 4<<10)
+	c, sub := s.dial(t, "t", 4<<10)
 	var err error
+	var seq uint64
 	notices := 0
 	for i := 0; err == nil && i < 10; i++ {
 		var ns []Notice
-		ns, err = stallAndRead(t, s.hub, c, 1000, nil)
+		ns, err = stallAndRead(t, s.hub, c, &seq, 1000, nil)
 		notices += len(ns)
 	}
 	var ce *websocket.CloseError
@@ -321,27 +202,28 @@ func TestSubscriberThatKeepsFallingBehindIsDisconnected(t *testing.T) {
 	if ended := <-s.ended; ended != sub {
 		t.Fatal("another subscriber ended")
 	}
-	// The overtake that disconnects it is not told: no message follows.
-	if st := s.hub.Stats(); st.Kicked != 1 || st.Overtakes != 2 || notices > 1 || st.Subscribers != 0 {
-		t.Errorf("Stats = %+v, %d notices; want 1 kicked, 2 overtakes, at most 1 notice, no subscriber left", st, notices)
+	// The overtake that closes it is not told: no message follows.
+	if st := s.hub.Stats(); st.Kicked != 1 || st.Overtakes != 2 || notices > 1 || st.Subscribers != 0 || st.Topics != 0 {
+		t.Errorf("Stats = %+v, %d notices; want 1 kicked, 2 overtakes, at most 1 notice, no subscriber or topic left", st, notices)
 	}
 }
 
 // Overtakes further apart than the window do not add up.
 func TestOvertakesOutsideTheWindowAreForgiven(t *testing.T) {
 	const kickAfter = 10
-	s := newHubServer(t, &Options{Capacity: 4 << 10, KickAfter: kickAfter, BehindWindow: time.Second}, 1<<10, 4<<10)
+	h := New(&Options{Capacity: 4 << 10, KickAfter: kickAfter, BehindWindow: time.Second})
 	var mu sync.Mutex
 	now := time.Unix(1e9, 0)
-	s.hub.now = func() time.Time {
+	h.now = func() time.Time {
 		mu.Lock()
 		defer mu.Unlock()
 		return now
 	}
+	s := newHubServer(t, h, nil, 1<<10, 4<<10)
 	// A receive buffer smaller than the loopback's MSS makes a resumed
 	// reader wait for TCP's zero-window probes, up to a second or more;
 	// this test needs overtakes, not stalls.
-	c, sub := s.dial(t, 256<<10)
+	c, sub := s.dial(t, "t", 256<<10)
 	// A publish overtakes a subscriber at most once: with the clock
 	// moving past the window at each, no two overtakes are within it.
 	tick := func() {
@@ -349,18 +231,19 @@ func TestOvertakesOutsideTheWindowAreForgiven(t *testing.T) {
 		now = now.Add(2 * time.Second)
 		mu.Unlock()
 	}
-	for i := 0; sub.Stats().Overtakes <= 2*kickAfter; i++ {
+	var seq uint64
+	for i := 0; sub.n.overtakes.Load() <= 2*kickAfter; i++ {
 		if i == 1000 {
-			t.Fatalf("only %d overtakes in %d bursts", sub.Stats().Overtakes, i)
+			t.Fatalf("only %d overtakes in %d bursts", sub.n.overtakes.Load(), i)
 		}
-		if _, err := stallAndRead(t, s.hub, c, 1000, tick); err != nil {
-			t.Fatalf("after %d overtakes, each at least 2 s apart: %v", sub.Stats().Overtakes, err)
+		if _, err := stallAndRead(t, s.hub, c, &seq, 1000, tick); err != nil {
+			t.Fatalf("after %d overtakes, each at least 2 s apart: %v", sub.n.overtakes.Load(), err)
 		}
 	}
 	// With the clock stopped, they add up.
 	var err error
 	for i := 0; err == nil && i < 2*kickAfter; i++ {
-		_, err = stallAndRead(t, s.hub, c, 1000, nil)
+		_, err = stallAndRead(t, s.hub, c, &seq, 1000, nil)
 	}
 	var ce *websocket.CloseError
 	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
@@ -369,21 +252,26 @@ func TestOvertakesOutsideTheWindowAreForgiven(t *testing.T) {
 	<-s.ended
 }
 
+// executorWorkers counts the goroutines that poll tasks of an executor.
+func executorWorkers() int {
+	b := make([]byte, 1<<20)
+	b = b[:runtime.Stack(b, true)]
+	return strings.Count(string(b), "asyncio.(*Executor).run(")
+}
+
 // An idle hub holds no goroutine: workers run only while subscribers
 // have messages to write.
 func TestIdleHubHasNoWorkers(t *testing.T) {
-	s := newHubServer(t, nil, 0, 0)
-	c, _ := s.dial(t, 0)
-	publish(t, s.hub, ws.OpText, []byte("hello"))
+	s := newHubServer(t, nil, nil, 0, 0)
+	c, _ := s.dial(t, "t", 0)
+	publish(t, s.hub, "t", wsconn.Text, []byte("hello"))
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, p, err := c.ReadMessage(); err != nil || string(p) != "hello" {
 		t.Fatalf("ReadMessage = %q, %v", p, err)
 	}
 	// Nothing signals a worker's exit: poll for it, briefly.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		s.hub.mu.Lock()
-		n := s.hub.workers
-		s.hub.mu.Unlock()
+		n := executorWorkers()
 		if n == 0 {
 			break
 		}
@@ -393,8 +281,8 @@ func TestIdleHubHasNoWorkers(t *testing.T) {
 	}
 }
 
-// A shutdown.Group drains subscribers with 1001, the hub's writes
-// stopped first.
+// A shutdown.Group drains subscribers with 1001, after the messages the
+// hub wrote.
 func TestGroupDrainsSubscribers(t *testing.T) {
 	h := New(nil)
 	defer h.Close()
@@ -406,7 +294,7 @@ func TestGroupDrainsSubscribers(t *testing.T) {
 		if err != nil {
 			return
 		}
-		sub, err := h.Subscribe(c)
+		sub, err := h.Subscribe("t", c)
 		if err != nil {
 			c.Close()
 			return
@@ -418,7 +306,7 @@ func TestGroupDrainsSubscribers(t *testing.T) {
 		}
 		added <- struct{}{}
 		for {
-			if _, _, err = c.ReadMessage(context.Background()); err != nil {
+			if _, err = c.ReadMessage(context.Background()); err != nil {
 				break
 			}
 		}
@@ -439,7 +327,7 @@ func TestGroupDrainsSubscribers(t *testing.T) {
 		<-added
 	}
 	for i := range 100 {
-		publish(t, h, ws.OpBinary, message(uint64(i+1), 512))
+		publish(t, h, "t", wsconn.Binary, message(uint64(i+1), 512))
 	}
 	// Each client reads the 100 messages, then expects the drain's close.
 	read := make(chan error, len(clients))
@@ -481,19 +369,67 @@ func TestGroupDrainsSubscribers(t *testing.T) {
 	}
 }
 
-func TestClosedHub(t *testing.T) {
-	h := New(&Options{Capacity: 64})
-	if _, err := h.Publish(ws.OpBinary, make([]byte, 100)); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("Publish of 100 bytes into 64: %v, want ErrTooLarge", err)
+// A stopped subscriber's connection is its owner's again: the hub writes
+// no more to it, and it may be subscribed to another topic.
+func TestStopThenSubscribeElsewhere(t *testing.T) {
+	h := New(nil)
+	s := newHubServer(t, h, nil, 0, 0)
+	c, sub := s.dial(t, "a", 0)
+	publish(t, h, "a", wsconn.Binary, message(1, 10))
+	if seqs, _, err := readSeqs(c, 1, nil); err != nil || len(seqs) != 1 {
+		t.Fatalf("read %v, %v; want message 1", seqs, err)
 	}
-	if _, err := h.Publish(ws.OpClose, nil); err == nil {
-		t.Error("Publish of a close frame succeeded")
+	sub.Stop()
+	sub.Stop()
+	publish(t, h, "a", wsconn.Binary, message(2, 10))
+	sub2, err := h.Subscribe("b", sub.c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Stop()
+	publish(t, h, "b", wsconn.Binary, message(3, 10))
+	seqs, notices, err := readSeqs(c, 3, nil)
+	if err != nil || len(notices) != 0 || fmt.Sprint(seqs) != "[3]" {
+		t.Errorf("read %v, notices %v, %v; want [3]", seqs, notices, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	h := New(&Options{Capacity: 64})
+	if got, want := h.MaxMessage(), 64-frameHeader; got != want {
+		t.Errorf("MaxMessage = %d, want %d", got, want)
+	}
+	for _, tc := range []struct {
+		topic string
+		typ   wsconn.MessageType
+		size  int
+		want  error
+	}{
+		{"t", wsconn.Binary, 100, ErrTooLarge},
+		{"", wsconn.Binary, 1, ErrTopic},
+		{strings.Repeat("x", 256), wsconn.Text, 1, ErrTopic},
+		{"\xff", wsconn.Text, 1, ErrTopic},
+		{"t", wsconn.MessageType(8), 1, nil}, // a close frame: an error of its own
+	} {
+		err := h.Publish(tc.topic, tc.typ, make([]byte, tc.size))
+		if err == nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("Publish(%.10q, %v, %d bytes) = %v, want %v", tc.topic, tc.typ, tc.size, err, tc.want)
+		}
+	}
+	if _, err := h.Subscribe("", nil); !errors.Is(err, ErrTopic) {
+		t.Errorf("Subscribe to an empty topic: %v, want ErrTopic", err)
+	}
+	if _, err := h.Subscribe("t", nil); err == nil {
+		t.Error("Subscribe of a nil connection succeeded")
 	}
 	h.Close()
-	if _, err := h.Publish(ws.OpBinary, []byte("x")); !errors.Is(err, ErrClosed) {
+	if err := h.Publish("t", wsconn.Binary, []byte("x")); !errors.Is(err, ErrClosed) {
 		t.Errorf("Publish after Close: %v, want ErrClosed", err)
 	}
-	if _, err := h.Subscribe(nil); !errors.Is(err, ErrClosed) {
+	s, c := wsconnPair(t)
+	defer s.Close()
+	defer c.Close()
+	if _, err := h.Subscribe("t", s); !errors.Is(err, ErrClosed) {
 		t.Errorf("Subscribe after Close: %v, want ErrClosed", err)
 	}
 	if err := h.Close(); err != nil {
