@@ -56,6 +56,9 @@ func NewDecompressor(p Params, client bool) *Decompressor {
 	if client {
 		takeover, bits = !p.ServerNoContextTakeover, p.ServerMaxWindowBits
 	}
+	if bits == 0 {
+		bits = maxWindowBits
+	}
 	bits = min(max(bits, minHistoryBits), maxWindowBits)
 	return &Decompressor{takeover: takeover, window: 1 << bits}
 }
