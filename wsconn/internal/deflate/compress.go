@@ -41,11 +41,20 @@ func NewCompressor(p Params, client bool, o *Options) *Compressor {
 	if bits == 0 {
 		bits = maxWindowBits
 	}
+	takeover := c.takeover && !noTakeover
+	minSize := c.minSize
+	switch {
+	case minSize >= 0:
+	case takeover:
+		minSize = defaultMinSizeTakeover
+	default:
+		minSize = defaultMinSize
+	}
 	return &Compressor{
-		takeover: c.takeover && !noTakeover,
+		takeover: takeover,
 		bits:     min(max(bits, minWindowBits), c.bits),
 		level:    c.level,
-		minSize:  c.minSize,
+		minSize:  minSize,
 	}
 }
 

@@ -163,8 +163,8 @@ func buildTable(t []entry, lens []uint8, root uint, what func(int) entry) bool {
 
 	// Subtable sizes first: for each root prefix of a long code, the
 	// longest code under it.
-	var sub [1 << litRootBits]uint8
 	if maxLen > int(root) {
+		var sub [1 << litRootBits]uint8
 		c := next
 		for _, l := range lens {
 			if int(l) <= int(root) {

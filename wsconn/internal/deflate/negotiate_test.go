@@ -251,3 +251,25 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestShouldCompress(t *testing.T) {
+	both := Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
+	tests := []struct {
+		o       *Options
+		p       Params
+		minSize int
+	}{
+		{nil, both, defaultMinSize},
+		{&Options{}, both, defaultMinSize},
+		{&Options{ContextTakeover: true}, both, defaultMinSizeTakeover},
+		{&Options{ContextTakeover: true}, Params{ServerNoContextTakeover: true}, defaultMinSize},
+		{&Options{MinSize: 1000}, both, 1000},
+		{&Options{MinSize: -1}, both, 0},
+	}
+	for _, tt := range tests {
+		c := NewCompressor(tt.p, false, tt.o)
+		if c.ShouldCompress(tt.minSize-1) || !c.ShouldCompress(tt.minSize) {
+			t.Errorf("%+v, %+v: ShouldCompress switches at %d, want %d", tt.o, tt.p, c.minSize, tt.minSize)
+		}
+	}
+}

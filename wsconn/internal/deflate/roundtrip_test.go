@@ -3,6 +3,7 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -200,5 +201,55 @@ func TestMaxCompressedLen(t *testing.T) {
 			}
 		}
 		c.Release()
+	}
+}
+
+// TestIdleHoldsNothing: between messages, without context takeover,
+// neither side holds a compressor, decoding state or window; with it,
+// each holds what the package doc says until Release.
+func TestIdleHoldsNothing(t *testing.T) {
+	msg := jsonMessage(rand.New(rand.NewPCG(2, 2)), 2000)
+	for _, takeover := range []bool{false, true} {
+		c, d := pair(takeover, 15)
+		z, err := c.Compress(nil, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inflateMessage(d, split(z, 100), 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		if d.st != nil {
+			t.Errorf("takeover=%v: the decompressor holds decoding state between messages", takeover)
+		}
+		if got := c.w != nil; got != takeover {
+			t.Errorf("takeover=%v: the compressor holds one: %v", takeover, got)
+		}
+		if got, want := len(d.hist), 0; takeover {
+			if got != 1<<15 {
+				t.Errorf("takeover=%v: the decompressor holds a window of %d bytes, want %d", takeover, got, 1<<15)
+			}
+		} else if got != want {
+			t.Errorf("takeover=%v: the decompressor holds a window of %d bytes", takeover, got)
+		}
+		c.Release()
+		d.Release()
+		if c.w != nil || d.hist != nil {
+			t.Errorf("takeover=%v: Release kept the compressor or the window", takeover)
+		}
+		if _, _, err := d.Inflate(nil, z, 1<<20); !errors.Is(err, ErrReleased) {
+			t.Errorf("takeover=%v: Inflate after Release: %v", takeover, err)
+		}
+		// A released compressor starts a new window, which a new reader
+		// reads.
+		z, err = c.Compress(nil, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, d2 := pair(takeover, 15)
+		if got, err := inflateMessage(d2, [][]byte{z}, 1<<20); err != nil || !bytes.Equal(got, msg) {
+			t.Errorf("takeover=%v: after Release: %v", takeover, err)
+		}
+		c.Release()
+		d2.Release()
 	}
 }
