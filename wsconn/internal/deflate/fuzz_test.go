@@ -12,19 +12,33 @@ import (
 
 // stdlibInflate is the model: compress/flate reading a message's payload
 // with the tail, then an empty final block so that a stream which ends
-// cleanly ends with io.EOF. It reads at most limit+1 bytes.
-func stdlibInflate(payload []byte, limit int) ([]byte, error) {
+// cleanly ends with io.EOF, with dict as the window of earlier messages.
+// It reads at most limit+1 bytes.
+func stdlibInflate(dict, payload []byte, limit int) ([]byte, error) {
 	in := append(append(append([]byte(nil), payload...), tail[:]...), 0x01, 0x00, 0x00, 0xff, 0xff)
-	r := flate.NewReader(bytes.NewReader(in))
+	r := flate.NewReaderDict(bytes.NewReader(in), dict)
 	return io.ReadAll(io.LimitReader(r, int64(limit)+1))
 }
 
 // checkAgainstModel inflates payload in chunks of k bytes within limit
-// and compares the outcome with the model's.
-func checkAgainstModel(t *testing.T, payload []byte, k, limit int) {
+// and compares the outcome with the model's. With dict, the payload is
+// the second message of a connection with context takeover whose first
+// message was dict.
+func checkAgainstModel(t *testing.T, dict, payload []byte, k, limit int) {
 	t.Helper()
-	d := NewDecompressor(Params{ServerNoContextTakeover: true, ClientNoContextTakeover: true}, false)
+	takeover := dict != nil
+	d := NewDecompressor(Params{ServerNoContextTakeover: !takeover, ClientNoContextTakeover: !takeover}, false)
 	defer d.Release()
+	if takeover {
+		c := NewCompressor(Params{}, true, &Options{MinSize: -1})
+		z, err := c.Compress(nil, dict)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := inflateMessage(d, [][]byte{z}, len(dict)); err != nil || !bytes.Equal(got, dict) {
+			t.Fatalf("the first message: %v", err)
+		}
+	}
 	got, err := inflateMessage(d, split(payload, k), limit)
 	if len(got) > limit {
 		t.Fatalf("inflated %d bytes, beyond the limit of %d", len(got), limit)
@@ -38,7 +52,7 @@ func checkAgainstModel(t *testing.T, payload []byte, k, limit int) {
 		}
 		return
 	}
-	want, werr := stdlibInflate(payload, limit)
+	want, werr := stdlibInflate(dict, payload, limit)
 	switch {
 	case err == nil:
 		if werr != nil || !bytes.Equal(got, want) {
@@ -112,27 +126,39 @@ func TestInflateMutations(t *testing.T) {
 				i := r.IntN(len(p))
 				p = append(p[:i], p[i+1:]...)
 			}
-			checkAgainstModel(t, p, 1+r.IntN(9), 1+r.IntN(5000))
+			checkAgainstModel(t, nil, p, 1+r.IntN(9), 1+r.IntN(5000))
+			checkAgainstModel(t, fuzzDict, p, 1+r.IntN(9), 1+r.IntN(5000))
 		}
-		checkAgainstModel(t, s, 0, 1<<20)
+		checkAgainstModel(t, nil, s, 0, 1<<20)
 	}
 	for range 2000 {
 		p := make([]byte, r.IntN(64))
 		for i := range p {
 			p[i] = byte(r.Uint32())
 		}
-		checkAgainstModel(t, p, 1+r.IntN(5), 1+r.IntN(300))
+		checkAgainstModel(t, nil, p, 1+r.IntN(5), 1+r.IntN(300))
+		checkAgainstModel(t, fuzzDict, p, 1+r.IntN(5), 1+r.IntN(300))
 	}
 }
 
-// FuzzInflate: any input, in any chunks, within any limit, inflates as
-// compress/flate does, never beyond the limit, and never panics.
+// fuzzDict is the first message of a connection with context takeover:
+// 40 KiB, more than the window, so that matches into it reach the
+// window's start and beyond.
+var fuzzDict = jsonMessage(rand.New(rand.NewPCG(8, 8)), 40<<10)
+
+// FuzzInflate: any input, in any chunks, within any limit, with or
+// without the window of an earlier message, inflates as compress/flate
+// does, never beyond the limit, and never panics.
 func FuzzInflate(f *testing.F) {
 	for _, s := range seeds() {
-		f.Add(s, uint8(0), uint16(4096))
-		f.Add(s, uint8(1), uint16(7))
+		f.Add(s, uint8(0), uint16(4096), false)
+		f.Add(s, uint8(1), uint16(7), true)
 	}
-	f.Fuzz(func(t *testing.T, payload []byte, k uint8, limit uint16) {
-		checkAgainstModel(t, payload, int(k), int(limit))
+	f.Fuzz(func(t *testing.T, payload []byte, k uint8, limit uint16, takeover bool) {
+		var dict []byte
+		if takeover {
+			dict = fuzzDict
+		}
+		checkAgainstModel(t, dict, payload, int(k), int(limit))
 	})
 }

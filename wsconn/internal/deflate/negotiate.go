@@ -28,9 +28,10 @@ type Params struct {
 	ServerNoContextTakeover bool
 	// ClientNoContextTakeover: the same for the client's messages.
 	ClientNoContextTakeover bool
-	// ServerMaxWindowBits bounds the server's LZ77 window, 8 to 15.
+	// ServerMaxWindowBits bounds the server's LZ77 window, as a base-2
+	// logarithm from 8 to 15; zero means 15.
 	ServerMaxWindowBits int
-	// ClientMaxWindowBits bounds the client's, 8 to 15.
+	// ClientMaxWindowBits bounds the client's, the same way.
 	ClientMaxWindowBits int
 }
 

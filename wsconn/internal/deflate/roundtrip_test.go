@@ -181,7 +181,8 @@ func TestSteadyStateDoesNotAllocate(t *testing.T) {
 // longer than MaxCompressedLen says, at any level or window.
 func TestMaxCompressedLen(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
-	opts := []Options{{MaxWindowBits: 8, MinSize: -1}, {MaxWindowBits: 12, MinSize: -1}, {ContextTakeover: true, MinSize: -1}}
+	opts := []Options{{MaxWindowBits: 8, MinSize: -1}, {MaxWindowBits: 12, MinSize: -1}, {ContextTakeover: true, MinSize: -1},
+		{ContextTakeover: true, MaxWindowBits: 9, MinSize: -1}}
 	for level := 1; level <= maxLevel; level++ {
 		opts = append(opts, Options{Level: level, MinSize: -1})
 	}
