@@ -2,6 +2,7 @@ package deflate
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -67,7 +68,8 @@ func NewDecompressor(p Params, client bool) *Decompressor {
 // into dst: it appends what they give to dst within dst's capacity and
 // returns the extended slice and how many bytes of src it consumed. dst
 // must end with every byte inflated so far for this message (the caller
-// may move them to a larger buffer, never drop them).
+// may move them to a larger buffer, never drop them). limit is the most
+// bytes the whole message may inflate to.
 //
 // Inflate consumes all of src unless it returns an error. With
 // [ErrShortBuffer], dst is full and more is to come: call again with a
@@ -106,8 +108,10 @@ func (d *Decompressor) Finish(dst []byte, limit int) ([]byte, error) {
 		return dst, nil
 	}
 	out, n, err := d.run(dst, tail[s.tail:], limit)
-	s.tail += n
 	if err != nil {
+		if errors.Is(err, ErrShortBuffer) { // else s went back to the pool
+			s.tail += n
+		}
 		return out, err
 	}
 	if s.state != stateEnd && (s.state != stateHeader || s.nb != 0) {

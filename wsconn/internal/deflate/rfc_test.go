@@ -3,6 +3,7 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
+	"errors"
 	"math/rand/v2"
 	"testing"
 )
@@ -91,5 +92,34 @@ func TestInflateStdlibStreams(t *testing.T) {
 			}
 			d.Release()
 		}
+	}
+}
+
+// TestFinishShortBuffer: the tail can carry data (here, the content of a
+// stored block whose header ends the payload), which Finish writes
+// within the buffer's capacity, asking for room as Inflate does.
+func TestFinishShortBuffer(t *testing.T) {
+	d := NewDecompressor(Params{}, false)
+	defer d.Release()
+	out := make([]byte, 0, 2)
+	out, n, err := d.Inflate(out, []byte{0x00, 0x04, 0x00, 0xfb, 0xff}, 10)
+	if err != nil || n != 5 || len(out) != 0 {
+		t.Fatalf("Inflate: %q, %d, %v", out, n, err)
+	}
+	out, err = d.Finish(out, 10)
+	if !errors.Is(err, ErrShortBuffer) || !bytes.Equal(out, []byte{0, 0}) {
+		t.Fatalf("Finish into 2 bytes: %q, %v; want 2 bytes and ErrShortBuffer", out, err)
+	}
+	out = append(make([]byte, 0, 8), out...)
+	out, err = d.Finish(out, 10)
+	if err != nil || !bytes.Equal(out, tail[:]) {
+		t.Fatalf("Finish again: %x, %v; want %x", out, err, tail)
+	}
+	// The limit holds in Finish too.
+	d2 := NewDecompressor(Params{}, false)
+	defer d2.Release()
+	out, _, _ = d2.Inflate(make([]byte, 0, 8), []byte{0x00, 0x04, 0x00, 0xfb, 0xff}, 3)
+	if out, err = d2.Finish(out, 3); !errors.Is(err, ErrTooBig) || len(out) != 3 {
+		t.Fatalf("Finish within 3 bytes: %x, %v; want ErrTooBig", out, err)
 	}
 }
