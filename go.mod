@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	github.com/gobwas/ws v1.4.0
 	github.com/gorilla/websocket v1.5.3
+	github.com/klauspost/compress v1.20.4
 	go.uber.org/goleak v1.3.0
 	golang.org/x/sys v0.45.0
 )
