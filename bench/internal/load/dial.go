@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,11 @@ type Conn struct {
 	proto    Proto
 	rd       *Reader
 	received atomic.Int64
+	// fd is the socket once [EchoAll]'s reactor took it from the Go
+	// runtime's poller (the net.Conn is closed then); -1 before.
+	fd        int
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Dial connects to addr and, for [WebSocket], upgrades the connection.
@@ -101,7 +107,7 @@ func Dial(ctx context.Context, p Proto, addr string, o *DialOptions) (*Conn, err
 	default:
 		return nil, fmt.Errorf("load: unknown %v", p)
 	}
-	c := &Conn{Conn: conn, proto: p, rd: NewReader(conn, p, opt.ReadBuffer, opt.Limit)}
+	c := &Conn{Conn: conn, proto: p, rd: NewReader(conn, p, opt.ReadBuffer, opt.Limit), fd: -1}
 	if br != nil { // it read past the handshake's response
 		b, _ := br.Peek(br.Buffered())
 		c.rd.prime(b)
@@ -129,6 +135,18 @@ func clientTLS(ctx context.Context, c net.Conn, addr string, opt DialOptions) (n
 		return nil, err
 	}
 	return tc, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.fd >= 0 {
+			c.closeErr = c.closeFD()
+		} else {
+			c.closeErr = c.Conn.Close()
+		}
+	})
+	return c.closeErr
 }
 
 // Proto is how the connection frames messages.

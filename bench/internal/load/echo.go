@@ -45,16 +45,7 @@ type EchoOptions struct {
 // ends with a nil error and the connection's deadline is in the past: it
 // is left for closing.
 func (c *Conn) Echo(ctx context.Context, o *EchoOptions) error {
-	var opt EchoOptions
-	if o != nil {
-		opt = *o
-	}
-	if opt.Size == 0 {
-		opt.Size = defaultSize
-	}
-	if opt.Window <= 0 {
-		opt.Window = defaultWindow
-	}
+	opt := o.withDefaults()
 	f, err := NewFrames(c.proto, opt.Size, opt.Window)
 	if err != nil {
 		return err
@@ -62,11 +53,7 @@ func (c *Conn) Echo(ctx context.Context, o *EchoOptions) error {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	ck := newChecker(opt.Size)
-	first := opt.Window
-	if opt.Messages > 0 {
-		first = int(min(int64(first), opt.Messages))
-	}
-	if _, err := c.Write(f.Stamp(first, Now())); err != nil {
+	if _, err := c.Write(f.Stamp(opt.first(), Now())); err != nil {
 		return ended(ctx, err)
 	}
 	for {
@@ -82,11 +69,8 @@ func (c *Conn) Echo(ctx context.Context, o *EchoOptions) error {
 		if k == 0 {
 			continue
 		}
-		if opt.Messages > 0 {
-			if int64(ck.next) >= opt.Messages {
-				return nil
-			}
-			k = int(min(int64(k), opt.Messages-int64(f.Sent())))
+		if k = opt.more(k, ck, f); k < 0 {
+			return nil
 		}
 		if k > 0 {
 			if _, err := c.Write(f.Stamp(k, now)); err != nil {
@@ -94,6 +78,41 @@ func (c *Conn) Echo(ctx context.Context, o *EchoOptions) error {
 			}
 		}
 	}
+}
+
+func (o *EchoOptions) withDefaults() EchoOptions {
+	var opt EchoOptions
+	if o != nil {
+		opt = *o
+	}
+	if opt.Size == 0 {
+		opt.Size = defaultSize
+	}
+	if opt.Window <= 0 {
+		opt.Window = defaultWindow
+	}
+	return opt
+}
+
+// first is how many messages the loop starts with: a window, or fewer
+// when that is more than it is to send.
+func (o *EchoOptions) first() int {
+	if o.Messages > 0 {
+		return int(min(int64(o.Window), o.Messages))
+	}
+	return o.Window
+}
+
+// more is how many messages to send after k echoes came back: k, fewer
+// near the end of Messages, or -1 when all have come back.
+func (o *EchoOptions) more(k int, ck *checker, f *Frames) int {
+	if o.Messages == 0 {
+		return k
+	}
+	if int64(ck.next) >= o.Messages {
+		return -1
+	}
+	return int(min(int64(k), o.Messages-int64(f.Sent())))
 }
 
 // drain checks every echo buffered and records their round trips when

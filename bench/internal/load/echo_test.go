@@ -357,3 +357,86 @@ func TestDialKeepsWhatCameWithTheHandshake(t *testing.T) {
 		t.Fatalf("ReadMessage: %q, %v; want \"early\"", m, err)
 	}
 }
+
+func TestEchoAll(t *testing.T) {
+	serverTLS, clientTLS := testTLS(t)
+	for _, tc := range []struct {
+		name   string
+		proto  Proto
+		tls    bool
+		size   int
+		window int
+		n      int64
+	}{
+		{"websocket", WebSocket, false, 128, 4, 100},
+		{"raw", Raw, false, 128, 4, 100},
+		{"websocket/tls", WebSocket, true, 128, 4, 100},
+		// A window of 16 MiB does not fit the socket buffers: writes come
+		// back short and the rest waits for EPOLLOUT.
+		{"raw/short writes", Raw, false, 1 << 20, 16, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sc, cc *tls.Config
+			if tc.tls {
+				sc, cc = serverTLS, clientTLS
+			}
+			handle := byteEcho
+			if tc.proto == WebSocket {
+				handle = wsEcho
+			}
+			addr := serve(t, sc, handle)
+			var conns []*Conn
+			for range 5 {
+				conns = append(conns, dial(t, tc.proto, addr, &DialOptions{TLS: cc}))
+			}
+			if err := EchoAll(context.Background(), conns, &EchoOptions{Size: tc.size, Window: tc.window, Messages: tc.n}); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range conns {
+				if c.Received() != tc.n {
+					t.Fatalf("connection %d received %d, want %d", i, c.Received(), tc.n)
+				}
+			}
+		})
+	}
+}
+
+func TestEchoAllCatchesAWrongEcho(t *testing.T) {
+	addr := serve(t, nil, rawTamper(func(i int, m []byte) [][]byte {
+		if i == 50 {
+			m[len(m)-1]++
+		}
+		return [][]byte{m}
+	}))
+	conns := []*Conn{dial(t, Raw, addr, nil), dial(t, Raw, addr, nil)}
+	err := EchoAll(context.Background(), conns, &EchoOptions{Window: 4, Messages: 100})
+	if !errors.Is(err, ErrWrongEcho) {
+		t.Fatalf("EchoAll: %v, want ErrWrongEcho", err)
+	}
+}
+
+func TestEchoAllEndsWithContext(t *testing.T) {
+	addr := serve(t, nil, byteEcho)
+	conns := []*Conn{dial(t, Raw, addr, nil), dial(t, Raw, addr, nil), dial(t, Raw, addr, nil)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- EchoAll(ctx, conns, &EchoOptions{Window: 8}) }()
+	for conns[0].Received() < 1000 { // running: the context ends a loop in progress
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("EchoAll after its context ended: %v, want nil", err)
+	}
+	for _, c := range conns {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close after EchoAll: %v", err)
+		}
+	}
+}
+
+func TestEchoAllRejectsLatency(t *testing.T) {
+	if err := EchoAll(context.Background(), nil, &EchoOptions{Latency: new(Histogram)}); err == nil {
+		t.Fatal("EchoAll with a histogram: no error")
+	}
+}
