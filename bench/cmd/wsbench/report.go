@@ -332,8 +332,11 @@ func (r *results) describe(sc string) string {
 			e.conns, e.window, e.size, over, e.duration)
 	case "latency":
 		l, p := c.latency, r.Latency
-		s := fmt.Sprintf("Open loop: %d connections send %d B messages at one common rate, %s msgs/s in all (%s), written once per %v whatever the echoes do; a round trip runs from the write of a message to the read of its echo. One common rate, not each server's own half peak, so that every server is offered the same work and the load client (which shares the 2 cores) does the same work beside each; half of the slowest reference server's peak keeps that one at half load.",
+		s := fmt.Sprintf("Open loop: %d connections send %d B messages at one common rate, %s msgs/s in all (%s), written once per %v whatever the echoes do; a round trip runs from the write of a message to the read of its echo. One common rate, not each server's own half peak, so that every server is offered the same work and the load client (which shares the cores) does the same work beside each.",
 			l.conns, l.size, humanize(p.Rate), p.How, l.tick)
+		if l.rate <= 0 {
+			s += fmt.Sprintf(" The rate is %.0f%% of the lowest closed-loop peak among %s, measured before the rounds: that server runs at %.0f%% load, the faster ones below.", 100*l.load, strings.Join(l.ref, " and "), 100*l.load)
+		}
 		if len(p.Excluded) > 0 {
 			s += fmt.Sprintf(" Not run: %s, whose calibrated peak is below %.2f× the rate (they could not sustain it).", strings.Join(p.Excluded, ", "), l.headroom)
 		}
