@@ -1,14 +1,21 @@
 // Command wsbench measures pollws side by side with the WebSocket servers
 // Go users pick today (gorilla/websocket, gobwas/ws, coder/websocket,
 // nbio) and a raw-TCP ceiling, each a separate wsserver process on
-// loopback, driven by the same load client (bench/internal/load), which
-// costs less per message than any of them. Servers are interleaved within
-// each round (A B C A B C …) so that ratios hold on a noisy machine; every
-// figure is the median of the rounds. Beside messages a second it reports
-// the CPU each server used per message (utime+stime from /proc), the
-// figure noise on shared cores does not move.
+// loopback, driven by the same load client (bench/internal/load), built
+// to cost less per message than the servers it drives. Servers are
+// interleaved within each round (A B C A B C …) so that ratios hold on a
+// noisy machine; every figure is the median of the rounds. Beside
+// messages a second it reports the CPU each server used per message
+// (utime+stime from /proc), the figure noise on shared cores does not
+// move, and the load client's own.
 //
-//	go run ./cmd/wsbench                       # full run: table, JSON and SVG charts in ./report
+// The scenarios: echo and echo-tls (64 connections × 32 messages of 128 B
+// in flight, plain and over TLS), echo-many (2,000 connections × 2),
+// latency (p50 and p99 of an open loop at one common rate), idle and
+// idle-tls (server memory per idle connection at 10,000), idle-max (the
+// most one process may hold here, 19,000), broadcast and backpressure.
+//
+//	go run ./cmd/wsbench                       # full run (about 25 minutes on 2 cores): table, JSON and SVG charts in ./report
 //	go run ./cmd/wsbench -scenarios echo,idle  # some scenarios
 //	go run ./cmd/wsbench -markdown ../BENCHMARKS.md
 //	go run ./cmd/wsbench -smoke                # under a minute: proves the harness works
@@ -71,7 +78,7 @@ func main() {
 	flag.Float64Var(&cfg.latency.load, "latload", 0.5, "latency: the rate as a fraction of that peak")
 	flag.IntVar(&cfg.idle.n, "idle", 10000, "idle, idle-tls: connections")
 	flag.IntVar(&cfg.idleMax.n, "maxidle", 19000, "idle-max: connections (a process may hold 20,000 descriptors here)")
-	flag.IntVar(&cfg.idle.perIP, "perip", 10000, "idle: connections dialled from each source address 127.0.0.x")
+	flag.IntVar(&cfg.idle.perIP, "perip", 10000, "idle, idle-tls, idle-max: connections dialled from each source address 127.0.0.x")
 	flag.IntVar(&cfg.bcast.subs, "subs", 1000, "broadcast: subscribers")
 	flag.IntVar(&cfg.bcast.stalled, "stalled", 10, "broadcast: subscribers that never read, in the stalled run")
 	flag.IntVar(&cfg.bcast.size, "bsize", 1024, "broadcast: message size in bytes")

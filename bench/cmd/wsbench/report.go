@@ -120,7 +120,8 @@ func newResults(cfg config) *results {
 			"many_conns": cfg.many.conns, "many_window": cfg.many.window,
 			"latency_conns": cfg.latency.conns, "latency_tick": cfg.latency.tick.String(),
 			"latency_ref": cfg.latency.ref, "latency_load": cfg.latency.load,
-			"idle_conns": cfg.idle.n, "idle_max_conns": cfg.idleMax.n, "idle_per_source_ip": cfg.idle.perIP,
+			"idle_conns": cfg.idle.n, "idle_max_conns": cfg.idleMax.n,
+			"idle_per_source_ip": cfg.idle.perIP, "idle_max_per_source_ip": cfg.idleMax.perIP,
 			"broadcast_subs": cfg.bcast.subs, "broadcast_stalled": cfg.bcast.stalled, "broadcast_size": cfg.bcast.size,
 			"backpressure_conns": cfg.bpConns, "backpressure_size": cfg.bpSize,
 		},
@@ -411,7 +412,7 @@ func (r *results) targets() string {
 	v, ok = r.ratio("latency", 2, "pollws", "gobwas")
 	row("latency: pollws p99 ≤ gobwas's", fmt.Sprintf("%.2f×", v), v <= 1, ok)
 	x, ok := r.get("idle", "pollws", 0)
-	row(fmt.Sprintf("idle: pollws ≤ 1.5 KiB per connection at %d", r.cfg.idle.n), humanize(x), x <= 1536, ok)
+	row(fmt.Sprintf("idle: pollws ≤ 1.5 KiB per connection at %d (settled)", r.cfg.idle.n), humanize(x), x <= 1536, ok)
 	v, ok = r.ratio("idle-tls", 0, "pollws", "gorilla")
 	row("idle over TLS: pollws ≤ 0.5× gorilla", fmt.Sprintf("%.2f×", v), v <= 0.5, ok)
 	x, ok = r.get("idle-max", "pollws", 0)

@@ -27,8 +27,8 @@ type EchoOptions struct {
 	Size int
 	// Window is how many messages are kept in flight; default 1.
 	Window int
-	// Messages ends the loop after this many echoes; default 0, when ctx
-	// is done.
+	// Messages ends the loop after this many echoes; default 0 (or less),
+	// when ctx is done.
 	Messages int64
 	// Latency, when not nil, records the round trip of every echo received
 	// while Recording reports true (always when Recording is nil);
@@ -106,7 +106,7 @@ func (o *EchoOptions) first() int {
 // more is how many messages to send after k echoes came back: k, fewer
 // near the end of Messages, or -1 when all have come back.
 func (o *EchoOptions) more(k int, ck *checker, f *Frames) int {
-	if o.Messages == 0 {
+	if o.Messages <= 0 {
 		return k
 	}
 	if int64(ck.next) >= o.Messages {
@@ -149,8 +149,8 @@ type PaceOptions struct {
 	// Tick is how often the messages that have fallen due are written,
 	// together; default 1 ms.
 	Tick time.Duration
-	// Messages ends the loop after this many echoes; default 0, when ctx
-	// is done.
+	// Messages ends the loop after this many echoes; default 0 (or less),
+	// when ctx is done.
 	Messages int64
 	// Latency and Recording are as in [EchoOptions].
 	Latency   *Histogram
@@ -186,10 +186,16 @@ func (c *Conn) Pace(ctx context.Context, o *PaceOptions) error {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	defer stop()
 	werr := make(chan error, 1)
-	go func() { werr <- c.paceWrites(ctx, f, &opt) }()
+	go func() {
+		err := c.paceWrites(ctx, f, &opt)
+		if err != nil {
+			cancel() // the reads end too
+		}
+		werr <- err
+	}()
 	ck := newChecker(opt.Size)
 	err = func() error {
-		for opt.Messages == 0 || int64(ck.next) < opt.Messages {
+		for opt.Messages <= 0 || int64(ck.next) < opt.Messages {
 			if err := c.rd.Fill(); err != nil {
 				return ended(ctx, err)
 			}

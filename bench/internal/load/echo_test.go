@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -438,5 +439,22 @@ func TestEchoAllEndsWithContext(t *testing.T) {
 func TestEchoAllRejectsLatency(t *testing.T) {
 	if err := EchoAll(context.Background(), nil, &EchoOptions{Latency: new(Histogram)}); err == nil {
 		t.Fatal("EchoAll with a histogram: no error")
+	}
+}
+
+func TestPaceEndsWhenWritesFail(t *testing.T) {
+	// The server never answers; the client's writes fail at once. The
+	// reads, which would wait for ever, must end too.
+	c := dial(t, Raw, serve(t, nil, func(c net.Conn) { io.Copy(io.Discard, c) }), nil)
+	c.SetWriteDeadline(aLongTimeAgo)
+	done := make(chan error, 1)
+	go func() { done <- c.Pace(context.Background(), &PaceOptions{Size: 64, Rate: 100000}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Pace: %v, want the writes' os.ErrDeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Pace still waits 10 s after its writes failed")
 	}
 }
