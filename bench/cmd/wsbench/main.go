@@ -15,7 +15,7 @@
 // idle-tls (server memory per idle connection at 10,000), idle-max (the
 // most one process may hold here, 19,000), broadcast and backpressure.
 //
-//	go run ./cmd/wsbench                       # full run (about 25 minutes on 2 cores): table, JSON and SVG charts in ./report
+//	go run ./cmd/wsbench                       # full run (about 20 minutes on 2 cores): table, JSON and SVG charts in ./report
 //	go run ./cmd/wsbench -scenarios echo,idle  # some scenarios
 //	go run ./cmd/wsbench -markdown ../BENCHMARKS.md
 //	go run ./cmd/wsbench -smoke                # under a minute: proves the harness works
