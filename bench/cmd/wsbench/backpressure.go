@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
+
+	"github.com/pollws/pollws/bench/internal/load"
 )
 
 // runBackpressure opens n connections that send size-byte messages as fast
@@ -18,26 +19,21 @@ func runBackpressure(ctx context.Context, s *server, n, size int, d time.Duratio
 	if err != nil {
 		return 0, err
 	}
-	var conns []*clientConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	for range n {
-		c, err := dial(ctx, protoOf(s.impl), s.addr, "/ws")
-		if err != nil {
-			return 0, fmt.Errorf("%s: dial: %w", s.impl, err)
-		}
-		conns = append(conns, c)
+	conns, err := dialMany(ctx, s, n, dialSpec{path: "/ws"})
+	defer closeAll(conns)
+	if err != nil {
+		return 0, err
 	}
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		c.SetWriteDeadline(time.Now().Add(d))
 		wg.Go(func() {
-			msg := make([]byte, size)
+			f, err := load.NewFrames(c.Proto(), size, 1)
+			if err != nil {
+				return
+			}
 			for ctx.Err() == nil {
-				if c.writeMsg(msg) != nil || c.bw.Flush() != nil {
+				if _, err := c.Write(f.Stamp(1, load.Now())); err != nil {
 					return // the write deadline ended a write blocked by back-pressure
 				}
 			}
@@ -45,9 +41,7 @@ func runBackpressure(ctx context.Context, s *server, n, size int, d time.Duratio
 	}
 	<-ctx.Done()
 	after, err := s.rss()
-	for _, c := range conns {
-		c.Close()
-	}
+	closeAll(conns)
 	wg.Wait()
 	if err != nil {
 		return 0, err

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pollws/pollws/bench/internal/load"
 )
 
 // broadcastConfig is the broadcast scenario: one publisher, subs
@@ -27,14 +29,10 @@ type broadcastResult struct {
 func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcastResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var conns []*clientConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	dialSub := func() (*clientConn, error) {
-		c, err := dial(ctx, protoWS, s.addr, "/sub")
+	var conns []*load.Conn
+	defer func() { closeAll(conns) }()
+	dialSub := func() (*load.Conn, error) {
+		c, err := load.Dial(ctx, load.WebSocket, s.addr, &load.DialOptions{Path: "/sub"})
 		if err == nil {
 			conns = append(conns, c)
 		}
@@ -51,7 +49,7 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 		}
 		wg.Go(func() {
 			for {
-				m, err := c.readMsg()
+				m, err := c.ReadMessage()
 				if err != nil {
 					if ctx.Err() == nil {
 						errc <- fmt.Errorf("subscriber %d: %w", i, err)
@@ -71,7 +69,7 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 			return broadcastResult{}, fmt.Errorf("%s: stalled subscriber: %w", s.impl, err)
 		}
 	}
-	pub, err := dial(ctx, protoWS, s.addr, "/pub")
+	pub, err := load.Dial(ctx, load.WebSocket, s.addr, &load.DialOptions{Path: "/pub"})
 	if err != nil {
 		return broadcastResult{}, fmt.Errorf("%s: publisher: %w", s.impl, err)
 	}
@@ -87,8 +85,17 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 		}
 		return m
 	}
-	msg := make([]byte, cfg.size)
+	frames, err := load.NewFrames(load.WebSocket, cfg.size, 8)
+	if err != nil {
+		return broadcastResult{}, err
+	}
 	var sent int64
+	// send writes k messages, at most 8, in one write.
+	send := func(k int) error {
+		_, err := pub.Write(frames.Stamp(k, load.Now()))
+		sent += int64(k)
+		return err
+	}
 	publish := func(deadline time.Time) error {
 		for time.Now().Before(deadline) {
 			for sent-minCount() >= int64(cfg.window) {
@@ -104,17 +111,11 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 				}
 				time.Sleep(50 * time.Microsecond) // the counters live in other goroutines; poll them
 			}
-			if err := pub.writeMsg(msg); err != nil {
+			if err := send(int(min(8, int64(cfg.window)-(sent-minCount())))); err != nil {
 				return err
 			}
-			sent++
-			if sent%8 == 0 || sent-minCount() >= int64(cfg.window) {
-				if err := pub.bw.Flush(); err != nil {
-					return err
-				}
-			}
 		}
-		return pub.bw.Flush()
+		return nil
 	}
 	total := func() (n int64) {
 		for i := range counts {
@@ -122,7 +123,7 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 		}
 		return n
 	}
-	if err := waitRegistered(pub, msg, &sent, minCount, errc); err != nil {
+	if err := waitRegistered(send, minCount, errc); err != nil {
 		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
 	}
 	if err := publish(time.Now().Add(cfg.warmup)); err != nil {
@@ -135,9 +136,7 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 	elapsed, n1 := time.Since(start), total()
 	rss, _ := s.rss()
 	cancel()
-	for _, c := range conns {
-		c.Close()
-	}
+	closeAll(conns)
 	wg.Wait()
 	return broadcastResult{DeliveriesPerSec: float64(n1-n0) / elapsed.Seconds(), RSS: rss}, nil
 }
@@ -145,7 +144,7 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 // waitRegistered publishes probe messages until every reading subscriber
 // has received one, so no subscriber is still registering when the run
 // starts.
-func waitRegistered(pub *clientConn, msg []byte, sent *int64, minCount func() int64, errc chan error) error {
+func waitRegistered(send func(k int) error, minCount func() int64, errc chan error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for minCount() == 0 {
 		if time.Now().After(deadline) {
@@ -156,13 +155,9 @@ func waitRegistered(pub *clientConn, msg []byte, sent *int64, minCount func() in
 			return err
 		default:
 		}
-		if err := pub.writeMsg(msg); err != nil {
+		if err := send(1); err != nil {
 			return err
 		}
-		if err := pub.bw.Flush(); err != nil {
-			return err
-		}
-		*sent++
 		time.Sleep(20 * time.Millisecond) // let the hub deliver before probing again
 	}
 	return nil

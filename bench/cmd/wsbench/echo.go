@@ -2,156 +2,45 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/pollws/pollws/bench/internal/load"
 )
 
-// echoConfig is the echo scenario: conns connections, each keeping window
+// echoConfig is a closed-loop echo: conns connections, each keeping window
 // messages of size bytes in flight.
 type echoConfig struct {
 	conns, size, window int
 	warmup, duration    time.Duration
 }
 
-// echoResult is what one echo run measured.
-type echoResult struct {
-	MsgsPerSec float64 `json:"msgs_per_sec"`
-	P50        float64 `json:"p50_us"`
-	P99        float64 `json:"p99_us"`
-}
-
-// runEcho drives the echo on s and measures messages per second and the
-// round-trip latency of a sample of messages.
-func runEcho(ctx context.Context, s *server, cfg echoConfig) (echoResult, error) {
+// runEcho drives the echo on s and measures messages a second and CPU per
+// message. The connections are served by load.EchoAll: over plain TCP a
+// reactor, so the client costs less per message than the servers.
+func runEcho(ctx context.Context, s *server, cfg echoConfig) (rate, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	p := protoOf(s.impl)
-	var conns []*clientConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
+	conns, err := dialMany(ctx, s, cfg.conns, dialSpec{path: "/ws", readBuffer: echoReadBuffer(cfg.size, cfg.window)})
+	defer closeAll(conns)
+	if err != nil {
+		return rate{}, err
+	}
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() {
+		defer close(done)
+		if err := load.EchoAll(ctx, conns, &load.EchoOptions{Size: cfg.size, Window: cfg.window}); err != nil {
+			errc <- fmt.Errorf("%s: %w", s.impl, err)
 		}
 	}()
-	for range cfg.conns {
-		c, err := dial(ctx, p, s.addr, "/ws")
-		if err != nil {
-			return echoResult{}, fmt.Errorf("%s: dial: %w", s.impl, err)
-		}
-		conns = append(conns, c)
-	}
-	base := time.Now()
-	var measuring atomic.Bool
-	counts := make([]atomic.Int64, len(conns))
-	samples := make([][]float64, len(conns))
-	var wg sync.WaitGroup
-	errc := make(chan error, 2*len(conns))
-	for i, c := range conns {
-		tokens := make(chan struct{}, cfg.window)
-		for range cfg.window {
-			tokens <- struct{}{}
-		}
-		wg.Go(func() { // writer: as many messages as the window allows, one flush per batch
-			msg := make([]byte, max(cfg.size, 8))[:cfg.size]
-			for {
-				select {
-				case <-tokens:
-				case <-ctx.Done():
-					return
-				}
-				n := 1
-			more:
-				for n < cfg.window {
-					select {
-					case <-tokens:
-						n++
-					default:
-						break more
-					}
-				}
-				for range n {
-					if cfg.size >= 8 {
-						binary.LittleEndian.PutUint64(msg, uint64(time.Since(base)))
-					}
-					if err := c.writeMsg(msg); err != nil {
-						errc <- err
-						return
-					}
-				}
-				if err := c.bw.Flush(); err != nil {
-					if ctx.Err() == nil {
-						errc <- err
-					}
-					return
-				}
-			}
-		})
-		wg.Go(func() { // reader
-			for k := 0; ; k++ {
-				m, err := c.readMsg()
-				if err != nil {
-					if ctx.Err() == nil {
-						errc <- err
-					}
-					return
-				}
-				if len(m) != cfg.size {
-					errc <- fmt.Errorf("%s: echo of %d bytes, want %d", s.impl, len(m), cfg.size)
-					return
-				}
-				counts[i].Add(1)
-				if k%8 == 0 && cfg.size >= 8 && measuring.Load() {
-					sent := time.Duration(binary.LittleEndian.Uint64(m))
-					samples[i] = append(samples[i], float64(time.Since(base)-sent)/1e3)
-				}
-				tokens <- struct{}{}
-			}
-		})
-	}
-	total := func() (n int64) {
-		for i := range counts {
-			n += counts[i].Load()
-		}
-		return n
-	}
-	var err error
-	select {
-	case <-time.After(cfg.warmup):
-	case err = <-errc:
-	}
-	start, n0 := time.Now(), total()
-	measuring.Store(true)
-	if err == nil {
-		select {
-		case <-time.After(cfg.duration):
-		case err = <-errc:
-		}
-	}
-	measuring.Store(false)
-	elapsed, n1 := time.Since(start), total()
-	cancel()
-	for _, c := range conns {
-		c.Close()
-	}
-	wg.Wait()
-	if err != nil {
-		return echoResult{}, fmt.Errorf("%s: %w", s.impl, err)
-	}
-	all := slices.Concat(samples...)
-	slices.Sort(all)
-	return echoResult{
-		MsgsPerSec: float64(n1-n0) / elapsed.Seconds(),
-		P50:        quantile(all, 0.50),
-		P99:        quantile(all, 0.99),
-	}, nil
+	return measure(ctx, s, conns, cfg.warmup, cfg.duration, errc, nil)
 }
 
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[int(q*float64(len(sorted)-1))]
+// echoReadBuffer is a read buffer that holds a window of echoes twice
+// over, so that a read is never cut short by the buffer: small enough for
+// thousands of connections, large enough for one read per batch.
+func echoReadBuffer(size, window int) int {
+	return max(4<<10, 2*window*(size+14))
 }

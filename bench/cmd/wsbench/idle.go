@@ -2,53 +2,64 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"runtime"
-	"sync"
 	"time"
+
+	"github.com/pollws/pollws/bench/internal/load"
 )
 
-// runIdle opens n idle connections to s and returns the growth of the
-// server's resident memory per connection, in bytes.
-func runIdle(ctx context.Context, s *server, n int, settle time.Duration) (float64, error) {
+// idleConfig is the idle scenario: n connections that each exchange one
+// message of size bytes, then idle.
+type idleConfig struct {
+	n, size int
+	// perIP is how many connections dial from each source address.
+	perIP  int
+	settle time.Duration
+}
+
+// idleResult is the growth of a server's resident memory per idle
+// connection: settled is what the process holds after cfg.settle, freed
+// what it holds once it has returned its free memory to the system.
+type idleResult struct {
+	Held           int
+	Settled, Freed float64 // bytes per connection
+	// Failed is what ended the dials before all were held; nil if none.
+	Failed error
+}
+
+// runIdle opens cfg.n connections to s that each exchange one message and
+// idle, and measures the server's memory. With tolerate it measures what
+// the server held when a dial or exchange failed, rather than fail.
+func runIdle(ctx context.Context, s *server, cfg idleConfig, tolerate bool) (idleResult, error) {
+	if err := s.freeOSMemory(); err != nil {
+		return idleResult{}, err
+	}
 	before, err := s.rss()
 	if err != nil {
-		return 0, err
+		return idleResult{}, err
 	}
-	p := protoOf(s.impl)
-	conns := make([]*clientConn, n)
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4*runtime.NumCPU())
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, err := dial(ctx, p, s.addr, "/ws")
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("%s: dial %d: %w", s.impl, i, err)
-			}
-			conns[i] = c
-		})
+	conns, err := dialMany(ctx, s, cfg.n, dialSpec{
+		path:  "/ws",
+		perIP: cfg.perIP,
+		then:  func(c *load.Conn) error { return c.Exchange(cfg.size) },
+	})
+	defer closeAll(conns)
+	res := idleResult{Held: len(conns), Failed: err}
+	if err != nil && (!tolerate || len(conns) == 0) {
+		return idleResult{}, err
 	}
-	wg.Wait()
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				c.Close()
-			}
-		}
-	}()
-	if firstErr != nil {
-		return 0, firstErr
-	}
-	time.Sleep(settle) // the server's handshakes finish and its garbage is collected; nothing to wait on across processes
-	after, err := s.rss()
+	time.Sleep(cfg.settle) // the server's handshakes finish and its garbage is collected; nothing to wait on across processes
+	settled, err := s.rss()
 	if err != nil {
-		return 0, err
+		return idleResult{}, err
 	}
-	return float64(after-before) / float64(n), nil
+	if err := s.freeOSMemory(); err != nil {
+		return idleResult{}, err
+	}
+	freed, err := s.rss()
+	if err != nil {
+		return idleResult{}, err
+	}
+	res.Settled = float64(settled-before) / float64(len(conns))
+	res.Freed = float64(freed-before) / float64(len(conns))
+	return res, nil
 }

@@ -1,11 +1,22 @@
 // Command wsbench measures pollws side by side with the WebSocket servers
-// Go users pick today (gorilla/websocket, gobwas/ws, coder/websocket) and a
-// raw-TCP ceiling, each a separate wsserver process on loopback, driven by
-// the same load client. Servers are interleaved within each round (A B C A
-// B C …) so that ratios hold on a noisy machine; every figure is the median
-// of the rounds.
+// Go users pick today (gorilla/websocket, gobwas/ws, coder/websocket,
+// nbio) and a raw-TCP ceiling, each a separate wsserver process on
+// loopback, driven by the same load client (bench/internal/load), built
+// to cost less per message than the servers it drives. Servers are
+// interleaved within each round (A B C A B C …) so that ratios hold on a
+// noisy machine; every figure is the median of the rounds. Beside
+// messages a second it reports the CPU each server used per message
+// (utime+stime from /proc), the figure noise on shared cores does not
+// move, and the load client's own.
 //
-//	go run ./cmd/wsbench                       # full run: table, JSON and SVG charts in ./report
+// The scenarios: echo and echo-tls (64 connections × 32 messages of 128 B
+// in flight, plain and over TLS), echo-many (2,000 connections × 2),
+// latency (p50 and p99 of an open loop at one common rate), idle and
+// idle-tls (server memory per idle connection at 10,000), idle-max (the
+// most one process may hold here, 19,000), broadcast and backpressure.
+//
+//	go run ./cmd/wsbench                       # full run (about 20 minutes on 2 cores): table, JSON and SVG charts in ./report
+//	go run ./cmd/wsbench -scenarios echo,idle  # some scenarios
 //	go run ./cmd/wsbench -markdown ../BENCHMARKS.md
 //	go run ./cmd/wsbench -smoke                # under a minute: proves the harness works
 package main
@@ -18,40 +29,56 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/pollws/pollws/bench/internal/proc"
 )
+
+// allScenarios are the scenarios, in the order they run within a round.
+var allScenarios = []string{"echo", "echo-tls", "echo-many", "latency", "idle", "idle-tls", "idle-max", "broadcast", "backpressure"}
 
 type config struct {
 	servers   []string
 	scenarios []string
 	rounds    int
-	echo      echoConfig
-	idleConns int
-	bcast     broadcastConfig
-	bpConns   int
-	bpSize    int
-	bpFor     time.Duration
-	settle    time.Duration
-	out       string
-	markdown  string
-	smoke     bool
+	// echo is the echo and echo-tls load; many the echo-many load.
+	echo, many echoConfig
+	latency    latencyConfig
+	// idle is the idle and idle-tls load; idleMax the idle-max load.
+	idle, idleMax idleConfig
+	bcast         broadcastConfig
+	bpConns       int
+	bpSize        int
+	bpFor         time.Duration
+	out           string
+	markdown      string
+	smoke         bool
 }
 
 func main() {
 	var cfg config
 	servers := flag.String("servers", "", "comma-separated servers (default: every wsserver implementation)")
-	scenarios := flag.String("scenarios", "echo,idle,broadcast,backpressure", "comma-separated scenarios")
+	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios, of "+strings.Join(allScenarios, ","))
 	flag.IntVar(&cfg.rounds, "rounds", 3, "rounds; each figure is the median")
 	flag.IntVar(&cfg.echo.conns, "conns", 64, "echo: connections")
-	flag.IntVar(&cfg.echo.size, "size", 128, "echo: message size in bytes")
+	flag.IntVar(&cfg.echo.size, "size", 128, "echo, echo-many, latency, idle: message size in bytes")
 	flag.IntVar(&cfg.echo.window, "window", 32, "echo: messages in flight per connection")
-	flag.DurationVar(&cfg.echo.duration, "duration", 5*time.Second, "echo and broadcast: measured time per run")
-	flag.IntVar(&cfg.idleConns, "idle", 10000, "idle: connections")
+	flag.IntVar(&cfg.many.conns, "manyconns", 2000, "echo-many: connections")
+	flag.IntVar(&cfg.many.window, "manywindow", 2, "echo-many: messages in flight per connection")
+	flag.DurationVar(&cfg.echo.duration, "duration", 5*time.Second, "echo, latency and broadcast: measured time per run")
+	flag.IntVar(&cfg.latency.conns, "latconns", 64, "latency: connections")
+	flag.Float64Var(&cfg.latency.rate, "latrate", 0, "latency: offered messages a second over all connections (default: chosen from a calibration)")
+	latRef := flag.String("latref", "pollws,gobwas", "latency: the servers whose slowest calibrated peak sets the rate")
+	flag.Float64Var(&cfg.latency.load, "latload", 0.5, "latency: the rate as a fraction of that peak")
+	flag.IntVar(&cfg.idle.n, "idle", 10000, "idle, idle-tls: connections")
+	flag.IntVar(&cfg.idleMax.n, "maxidle", 19000, "idle-max: connections (a process may hold 20,000 descriptors here)")
+	flag.IntVar(&cfg.idle.perIP, "perip", 10000, "idle, idle-tls, idle-max: connections dialled from each source address 127.0.0.x")
 	flag.IntVar(&cfg.bcast.subs, "subs", 1000, "broadcast: subscribers")
 	flag.IntVar(&cfg.bcast.stalled, "stalled", 10, "broadcast: subscribers that never read, in the stalled run")
 	flag.IntVar(&cfg.bcast.size, "bsize", 1024, "broadcast: message size in bytes")
@@ -64,56 +91,97 @@ func main() {
 	flag.BoolVar(&cfg.smoke, "smoke", false, "a run of under a minute with tiny loads, to prove the harness works")
 	flag.Parse()
 	cfg.echo.warmup = cfg.echo.duration / 5
+	cfg.many = echoConfig{conns: cfg.many.conns, size: cfg.echo.size, window: cfg.many.window, warmup: cfg.echo.warmup, duration: cfg.echo.duration}
+	cfg.latency.size, cfg.latency.tick = cfg.echo.size, time.Millisecond
+	cfg.latency.warmup, cfg.latency.duration = cfg.echo.warmup, cfg.echo.duration
+	cfg.latency.ref, cfg.latency.headroom = strings.Split(*latRef, ","), 1.25
+	cfg.idle.size, cfg.idle.settle = cfg.echo.size, time.Second
+	cfg.idleMax.size, cfg.idleMax.perIP, cfg.idleMax.settle = cfg.idle.size, cfg.idle.perIP, cfg.idle.settle
 	cfg.bcast.warmup, cfg.bcast.duration = cfg.echo.warmup, cfg.echo.duration
-	cfg.settle = time.Second
 	if cfg.smoke {
 		cfg.rounds = 1
-		cfg.echo = echoConfig{conns: 4, size: 128, window: 8, warmup: 100 * time.Millisecond, duration: 300 * time.Millisecond}
-		cfg.idleConns = 50
-		cfg.bcast = broadcastConfig{subs: 20, stalled: 2, size: 1024, window: 16, warmup: 100 * time.Millisecond, duration: 300 * time.Millisecond}
+		short := echoConfig{warmup: 100 * time.Millisecond, duration: 300 * time.Millisecond}
+		cfg.echo = echoConfig{conns: 4, size: 128, window: 8, warmup: short.warmup, duration: short.duration}
+		cfg.many = echoConfig{conns: 40, size: 128, window: 2, warmup: short.warmup, duration: short.duration}
+		cfg.latency.conns, cfg.latency.warmup, cfg.latency.duration = 4, short.warmup, short.duration
+		cfg.idle = idleConfig{n: 50, size: 128, perIP: 10000, settle: 100 * time.Millisecond}
+		cfg.idleMax = idleConfig{n: 60, size: 128, perIP: 20, settle: 100 * time.Millisecond} // three source addresses
+		cfg.bcast = broadcastConfig{subs: 20, stalled: 2, size: 1024, window: 16, warmup: short.warmup, duration: short.duration}
 		cfg.bpConns, cfg.bpFor = 4, 300*time.Millisecond
-		cfg.settle = 100 * time.Millisecond
 		if cfg.out == "report" {
 			cfg.out = ""
 		}
 	}
 	cfg.scenarios = strings.Split(*scenarios, ",")
+	for _, sc := range cfg.scenarios {
+		if !slices.Contains(allScenarios, sc) {
+			log.Fatalf("wsbench: unknown scenario %q; have %s", sc, strings.Join(allScenarios, ","))
+		}
+	}
+	if err := bench(cfg, *servers); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// bench runs the benchmark cfg describes on the servers named in servers
+// (all when it is empty) and writes the report.
+func bench(cfg config, servers string) error {
+	if _, err := proc.RaiseFileLimit(); err != nil {
+		return err
+	}
+	// WSBENCH_CPUPROFILE names a file for a CPU profile of the load
+	// client's whole run, to check what it costs (WSSERVER_CPUPROFILE does
+	// the same for the servers).
+	if path := os.Getenv("WSBENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	tmp, err := os.MkdirTemp("", "wsbench")
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer os.RemoveAll(tmp)
 	bin, err := buildServer(tmp)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	all, err := exec.Command(bin, "-list").Output()
 	if err != nil {
-		log.Fatal(err)
+		return fmt.Errorf("wsserver -list: %w", err)
 	}
 	cfg.servers = strings.Fields(string(all))
-	if *servers != "" {
-		cfg.servers = strings.Split(*servers, ",")
+	if servers != "" {
+		cfg.servers = strings.Split(servers, ",")
 	}
 	res, err := run(ctx, bin, cfg)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	md := res.markdown()
 	fmt.Print(md)
 	if cfg.out != "" {
 		if err := res.write(cfg.out); err != nil {
-			log.Fatal(err)
+			return err
 		}
 	}
 	if cfg.markdown != "" {
 		if err := os.WriteFile(cfg.markdown, []byte(md), 0o644); err != nil {
-			log.Fatal(err)
+			return err
 		}
 	}
+	return nil
 }
 
 // step is one measurement: one scenario on one server in one round.
@@ -124,11 +192,17 @@ type step struct {
 }
 
 func run(ctx context.Context, bin string, cfg config) (*results, error) {
+	res := newResults(cfg)
+	if slices.Contains(cfg.scenarios, "latency") {
+		if err := calibrate(ctx, bin, cfg, res); err != nil {
+			return nil, err
+		}
+	}
 	var steps []step
 	for r := range cfg.rounds {
 		for _, sc := range cfg.scenarios {
 			for _, s := range cfg.servers {
-				if supports(s, sc) {
+				if res.supports(s, sc) {
 					steps = append(steps, step{r, sc, s})
 				}
 			}
@@ -140,11 +214,10 @@ func run(ctx context.Context, bin string, cfg config) (*results, error) {
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionClearOnFinish())
-	res := newResults(cfg)
 	for _, st := range steps {
 		bar.Describe(fmt.Sprintf("round %d/%d %-12s %-15s", st.round+1, cfg.rounds, st.scenario, st.server))
-		if err := measure(ctx, bin, cfg, st, res); err != nil {
-			return nil, err
+		if err := runStep(ctx, bin, cfg, st, res); err != nil {
+			return nil, fmt.Errorf("round %d, %s: %w", st.round+1, st.scenario, err)
 		}
 		bar.Add(1)
 	}
@@ -152,39 +225,73 @@ func run(ctx context.Context, bin string, cfg config) (*results, error) {
 	return res, nil
 }
 
-// supports reports whether server s takes part in scenario sc.
-func supports(s, sc string) bool {
-	switch sc {
-	case "broadcast":
-		return slices.Contains(broadcasters, s)
-	case "idle", "backpressure", "echo":
-		return true
+// calibrate measures each server's peak on the latency load, closed loop,
+// and chooses the common rate of the latency runs and the servers that
+// can sustain it.
+func calibrate(ctx context.Context, bin string, cfg config, res *results) error {
+	lc := cfg.latency
+	peak := echoConfig{conns: lc.conns, size: lc.size, window: 32, warmup: lc.warmup, duration: min(lc.duration, 2*time.Second)}
+	peaks := map[string]float64{}
+	for _, name := range cfg.servers {
+		s, err := startServer(ctx, bin, name, false)
+		if err != nil {
+			return err
+		}
+		r, err := runEcho(ctx, s, peak)
+		s.stop()
+		if err != nil {
+			return fmt.Errorf("latency calibration: %w", err)
+		}
+		peaks[name] = r.MsgsPerSec
 	}
-	return false
+	rate, how := chooseRate(lc, peaks)
+	res.Latency = latencyPlan{Rate: rate, How: how, Peaks: peaks}
+	for _, name := range cfg.servers {
+		if peaks[name] < lc.headroom*rate {
+			res.Latency.Excluded = append(res.Latency.Excluded, name)
+		}
+	}
+	return nil
 }
 
-// broadcasters are the servers with a broadcast hub.
-var broadcasters = []string{"gorilla", "pollws"}
-
-func measure(ctx context.Context, bin string, cfg config, st step, res *results) error {
-	s, err := startServer(ctx, bin, st.server)
+func runStep(ctx context.Context, bin string, cfg config, st step, res *results) error {
+	s, err := startServer(ctx, bin, st.server, strings.HasSuffix(st.scenario, "-tls"))
 	if err != nil {
 		return err
 	}
 	defer func() { s.stop() }() // s is replaced by the stalled broadcast run
 	switch st.scenario {
-	case "echo":
-		r, err := runEcho(ctx, s, cfg.echo)
+	case "echo", "echo-tls", "echo-many":
+		ec := cfg.echo
+		if st.scenario == "echo-many" {
+			ec = cfg.many
+		}
+		r, err := runEcho(ctx, s, ec)
 		if err != nil {
 			return err
 		}
-		res.add("echo", st.server, r.MsgsPerSec, r.P50, r.P99)
-	case "idle":
-		per, err := runIdle(ctx, s, cfg.idleConns, cfg.settle)
+		res.add(st.scenario, st.server, r.MsgsPerSec, r.ServerUs, r.ClientUs)
+	case "latency":
+		r, err := runLatency(ctx, s, cfg.latency, res.Latency.Rate)
 		if err != nil {
 			return err
 		}
-		res.add("idle", st.server, per)
+		res.add(st.scenario, st.server, r.MsgsPerSec, r.P50, r.P99, r.ServerUs, r.ClientUs)
+	case "idle", "idle-tls":
+		r, err := runIdle(ctx, s, cfg.idle, false)
+		if err != nil {
+			return err
+		}
+		res.add(st.scenario, st.server, r.Settled, r.Freed)
+	case "idle-max":
+		r, err := runIdle(ctx, s, cfg.idleMax, true)
+		if err != nil {
+			return err
+		}
+		if r.Failed != nil {
+			res.note(st.scenario, fmt.Sprintf("round %d: %s held %d of %d connections: %v", st.round+1, st.server, r.Held, cfg.idleMax.n, r.Failed))
+		}
+		res.add(st.scenario, st.server, float64(r.Held), r.Settled, r.Freed)
 	case "broadcast":
 		healthy := cfg.bcast
 		healthy.stalled = 0
@@ -193,20 +300,20 @@ func measure(ctx context.Context, bin string, cfg config, st step, res *results)
 			return err
 		}
 		s.stop()
-		if s, err = startServer(ctx, bin, st.server); err != nil {
+		if s, err = startServer(ctx, bin, st.server, false); err != nil {
 			return err
 		}
 		rs, err := runBroadcast(ctx, s, cfg.bcast)
 		if err != nil {
 			return err
 		}
-		res.add("broadcast", st.server, r.DeliveriesPerSec, rs.DeliveriesPerSec, float64(rs.RSS))
+		res.add(st.scenario, st.server, r.DeliveriesPerSec, rs.DeliveriesPerSec, float64(rs.RSS))
 	case "backpressure":
 		per, err := runBackpressure(ctx, s, cfg.bpConns, cfg.bpSize, cfg.bpFor)
 		if err != nil {
 			return err
 		}
-		res.add("backpressure", st.server, per)
+		res.add(st.scenario, st.server, per)
 	}
 	return nil
 }

@@ -3,14 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pollws/pollws/bench/internal/load"
+	"github.com/pollws/pollws/bench/internal/proc"
 )
 
 // buildServer builds cmd/wsserver into dir and returns its path.
@@ -28,12 +34,22 @@ func buildServer(dir string) (string, error) {
 type server struct {
 	impl string
 	addr string
-	cmd  *exec.Cmd
+	// tls trusts the certificate the server generated; nil for plain TCP.
+	tls *tls.Config
+	cmd *exec.Cmd
+	// lines carries what the server prints after its address; closed at
+	// its exit.
+	lines chan string
 }
 
-// startServer starts bin with -impl and waits for it to print its address.
-func startServer(ctx context.Context, bin, impl string) (*server, error) {
-	cmd := exec.CommandContext(ctx, bin, "-impl", impl, "-addr", "127.0.0.1:0")
+// startServer starts bin with -impl (and -tls) and waits for it to print
+// its address.
+func startServer(ctx context.Context, bin, impl string, useTLS bool) (*server, error) {
+	args := []string{"-impl", impl, "-addr", "127.0.0.1:0"}
+	if useTLS {
+		args = append(args, "-tls")
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -42,21 +58,79 @@ func startServer(ctx context.Context, bin, impl string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if err != nil || !ok {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("wsserver -impl %s: no address (%q, %v)", impl, line, err)
+	s := &server{impl: impl, cmd: cmd, lines: make(chan string, 16)}
+	go func() { // owned by the process: its stdout ends when it exits
+		defer close(s.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			s.lines <- sc.Text()
+		}
+	}()
+	fail := func(err error) (*server, error) {
+		s.stop()
+		return nil, fmt.Errorf("wsserver -impl %s: %w", impl, err)
 	}
-	return &server{impl: impl, addr: addr, cmd: cmd}, nil
+	for s.addr == "" {
+		line, err := s.line(10 * time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		if der, ok := strings.CutPrefix(line, "cert "); ok {
+			if s.tls, err = trust(der); err != nil {
+				return fail(err)
+			}
+		}
+		if addr, ok := strings.CutPrefix(line, "listening "); ok {
+			s.addr = addr
+		}
+	}
+	if useTLS && s.tls == nil {
+		return fail(errors.New("no certificate printed"))
+	}
+	return s, nil
+}
+
+// trust returns a client configuration that trusts the base64 DER
+// certificate der.
+func trust(der string) (*tls.Config, error) {
+	raw, err := base64.StdEncoding.DecodeString(der)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(raw)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{RootCAs: pool}, nil
+}
+
+// line returns the next line the server prints, waiting at most d.
+func (s *server) line(d time.Duration) (string, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case l, ok := <-s.lines:
+		if !ok {
+			return "", errors.New("exited")
+		}
+		return l, nil
+	case <-t.C:
+		return "", fmt.Errorf("nothing printed within %v", d)
+	}
 }
 
 // stop ends the server with SIGTERM, then SIGKILL after 5 s.
 func (s *server) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
+	go func() {
+		for range s.lines { // drain, so the process is not blocked writing
+		}
+		s.cmd.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
@@ -65,17 +139,34 @@ func (s *server) stop() {
 	}
 }
 
-// rss returns the server's resident set size in bytes, from /proc.
-func (s *server) rss() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
+// proto is how the load client frames messages for the server.
+func (s *server) proto() load.Proto {
+	if s.impl == "rawtcp" {
+		return load.Raw
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
+	return load.WebSocket
+}
+
+// freeOSMemory asks the server to return its free memory to the system
+// (SIGUSR1: every implementation runs debug.FreeOSMemory) and waits until
+// it has.
+func (s *server) freeOSMemory() error {
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return err
+	}
+	for {
+		line, err := s.line(30 * time.Second)
+		if err != nil {
+			return fmt.Errorf("%s: SIGUSR1: %w", s.impl, err)
+		}
+		if line == "freed" {
+			return nil
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", s.cmd.Process.Pid)
 }
+
+// rss returns the server's resident set size in bytes.
+func (s *server) rss() (int64, error) { return proc.RSS(s.cmd.Process.Pid) }
+
+// cpu returns the CPU time, user and system, the server has used.
+func (s *server) cpu() (time.Duration, error) { return proc.CPU(s.cmd.Process.Pid) }
