@@ -43,7 +43,7 @@ func startEcho(t *testing.T, backend echoserver.Backend, useTLS bool) string {
 }
 
 func TestCoderClient(t *testing.T) {
-	for _, backend := range []echoserver.Backend{echoserver.Pollws, echoserver.Gorilla} {
+	for _, backend := range []echoserver.Backend{echoserver.Pollws} {
 		for _, useTLS := range []bool{false, true} {
 			name := backend.String()
 			if useTLS {

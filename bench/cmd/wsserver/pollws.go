@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
+	"log"
 	"net/http"
 
-	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
-	"github.com/pollws/pollws/buf"
+	"github.com/pollws/pollws/fanout"
 	"github.com/pollws/pollws/wsconn"
 	"github.com/pollws/pollws/wsconn/gorillaws"
 )
@@ -19,48 +18,94 @@ func init() {
 	impls["pollws-gorilla"] = newPollwsGorilla
 }
 
-// newPollws is the echo of examples/echo on wsconn.Conn (replies queued,
-// flushed by the Conn before its next read blocks) and a broadcast hub on
-// one buf.Channel with a weak reader per subscriber. Each connection is
-// served on a goroutine of its own, the handler returned, as
-// wsconn.Upgrade's doc advises.
+// newPollws is the echo of examples/echo: each upgraded connection is
+// handed to a wsconn.Reactor with an echo handler and the HTTP handler
+// returns; the reactor reads it when bytes come and writes the replies in
+// batches. Its options are wsconn's defaults (keepalive pings, an idle
+// timeout). Broadcast is a fanout.Hub: each message published on /pub
+// goes to every subscriber of /sub.
 func newPollws() impl {
-	hub := buf.NewChannel(8<<20, buf.Park)
+	r, err := wsconn.NewReactor(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hub := fanout.New(&fanout.Options{Capacity: 8 << 20, KickAfter: -1})
+	upgrade := func(w http.ResponseWriter, req *http.Request) *wsconn.Conn {
+		c, err := wsconn.Upgrade(w, req, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
+		if err != nil {
+			return nil
+		}
+		return c
+	}
 	return impl{
-		echo: func(w http.ResponseWriter, r *http.Request) {
-			c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
-			if err != nil {
-				return
+		echo: func(w http.ResponseWriter, req *http.Request) {
+			if c := upgrade(w, req); c != nil {
+				r.Serve(c, &echo{c: c}, nil)
 			}
-			go echoLoop(c)
 		},
-		sub: func(w http.ResponseWriter, r *http.Request) {
-			c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
-			if err != nil {
+		sub: func(w http.ResponseWriter, req *http.Request) {
+			c := upgrade(w, req)
+			if c == nil {
 				return
 			}
-			go subscribe(hub, c)
-		},
-		pub: func(w http.ResponseWriter, r *http.Request) {
-			c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
+			s, err := hub.Subscribe("bench", c)
 			if err != nil {
+				c.Close()
 				return
 			}
-			defer c.Close()
-			wr := hub.NewWeakWriter()
-			defer wr.Close()
-			ctx := context.Background()
-			var p []byte
-			for {
-				var err error
-				if _, p, err = c.AppendMessage(ctx, p[:0]); err != nil {
-					return
+			// The subscriber's reads only see its close.
+			r.Serve(c, wsconn.HandlerFunc(func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+				for {
+					m, err := c.PollReadMessage(t)
+					if err != nil || !m.Ready {
+						return asyncio.NotReady[struct{}](), err
+					}
 				}
-				if _, err := wr.Write(ctx, p); err != nil {
-					return
-				}
-			}
+			}), func(error) { s.Stop() })
 		},
+		pub: func(w http.ResponseWriter, req *http.Request) {
+			c := upgrade(w, req)
+			if c == nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					m, err := c.ReadMessage(context.Background())
+					if err != nil {
+						return
+					}
+					if err := hub.Publish("bench", m.Type, m.Data); err != nil {
+						return
+					}
+				}
+			}()
+		},
+	}
+}
+
+// echo echoes every message with its type: it reads a message once the
+// last one's echo was taken.
+type echo struct {
+	c       *wsconn.Conn
+	m       wsconn.Message
+	pending bool
+}
+
+func (e *echo) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	for {
+		if e.pending {
+			r, err := e.c.PollWriteMessage(t, e.m.Type, e.m.Data)
+			if err != nil || !r.Ready {
+				return asyncio.NotReady[struct{}](), err
+			}
+			e.pending = false
+		}
+		r, err := e.c.PollReadMessage(t)
+		if err != nil || !r.Ready {
+			return asyncio.NotReady[struct{}](), err
+		}
+		e.m, e.pending = r.Value, true
 	}
 }
 
@@ -69,7 +114,7 @@ func newPollws() impl {
 func newPollwsGorilla() impl {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return impl{echo: func(w http.ResponseWriter, r *http.Request) {
-		conn, err := up.Upgrade(w, r, nil)
+		conn, err := gorillaws.Upgrade(&up, w, r, nil)
 		if err != nil {
 			return
 		}
@@ -88,82 +133,7 @@ func newPollwsGorilla() impl {
 	}}
 }
 
-// subscribe sends c every frame of hub's from now on, until the connection
-// ends: writes are batched, flushed when the reader has caught up.
-func subscribe(hub *buf.Channel, c *wsconn.Conn) {
-	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rd := hub.NewWeakReader()
-	defer rd.Close()
-	go func() { // sees the client's close
-		defer cancel()
-		for {
-			if _, _, err := c.NextMessage(ctx); err != nil {
-				return
-			}
-		}
-	}()
-	f := frameWriter{c: c}
-	var behind *buf.ReaderBehindError
-	for {
-		fr, err := rd.PollFrame(nil)
-		if err == nil && !fr.Ready {
-			// Caught up: send what was queued, then wait for a frame.
-			if err := asyncio.Flush(ctx, c); err != nil {
-				return
-			}
-			fr.Value, err = asyncio.BlockOn(ctx, rd.PollFrame)
-		}
-		switch {
-		case errors.As(err, &behind):
-			continue // overtaken: go on at the oldest frame left
-		case err != nil:
-			return
-		}
-		f.p = fr.Value.Data
-		if _, err := asyncio.BlockOn(ctx, f.poll); err != nil {
-			return
-		}
-	}
-}
-
-// echoLoop echoes on c until the connection ends.
-func echoLoop(c *wsconn.Conn) {
-	defer c.Close()
-	ctx := context.Background()
-	e := echoer{c: c}
-	for {
-		var err error
-		if e.op, e.p, err = c.AppendMessage(ctx, e.p[:0]); err != nil {
-			return
-		}
-		if _, err := asyncio.BlockOn(ctx, e.poll); err != nil {
-			return
-		}
-	}
-}
-
 func allowAll(*http.Request) bool { return true }
-
-type echoer struct {
-	c  *wsconn.Conn
-	op ws.OpCode
-	p  []byte
-}
-
-func (e *echoer) poll(t *asyncio.Task) (asyncio.Async[int], error) {
-	return e.c.PollWriteMessage(t, e.op, e.p)
-}
-
-type frameWriter struct {
-	c *wsconn.Conn
-	p []byte
-}
-
-func (f *frameWriter) poll(t *asyncio.Task) (asyncio.Async[int], error) {
-	return f.c.PollWriteMessage(t, ws.OpBinary, f.p)
-}
 
 type gorillaEchoer struct {
 	w   *gorillaws.Writer
