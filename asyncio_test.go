@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
@@ -96,7 +95,7 @@ func TestPumpIntoConnThenClose(t *testing.T) {
 			errc <- err
 			return
 		}
-		p := wsconn.NewPump(&chunks{rest: payload, size: 1000}, wsconn.MessageSinkOf[ws.OpCode](c, ws.OpBinary), nil)
+		p := wsconn.NewPump(&chunks{rest: payload, size: 1000}, wsconn.MessageSinkOf(c, wsconn.Binary), nil)
 		if err := p.Run(ctx); err != nil {
 			errc <- err
 			c.Close()

@@ -214,6 +214,10 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 			c.endingLocked()
 		case stateEnding:
 			if c.peerDone || c.failing() {
+				if c.tls != nil && !c.notified {
+					c.notified = true
+					_ = c.tls.CloseWrite() // close_notify, into the queue before the FIN
+				}
 				ok, err := c.out.Shutdown(t, wake)
 				if err == nil && !ok {
 					return false, false, false, nil

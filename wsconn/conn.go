@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ import (
 type Conn struct {
 	out         sendq.Writer
 	sock        *socket.Socket // nil: reads go through a goroutine
+	tls         *tls.Conn      // frames go through it, onto out, when TLS runs over a socket.Conn
 	cfg         *config
 	subprotocol string
 	client      bool
@@ -47,6 +49,7 @@ type Conn struct {
 	logged   bool
 	finisher bool     // a goroutine drives the closing handshake
 	served   bool     // a Reactor serves the connection and drives its end
+	notified bool     // close_notify was queued
 	cl       *closing // once the connection began to close
 	mw       *MessageWriter
 	endErr   error        // why the connection ended; nil after a clean closing handshake
@@ -106,12 +109,25 @@ func Client(c net.Conn, o *Options) *Conn { return newConn(c, nil, o, true) }
 // handshake, which reads return first.
 func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 	wc := &Conn{client: client, cfg: newConfig(o)}
-	wc.out.Init(c, sendq.Options{
+	transport := c
+	var sc *socket.Conn
+	if tc, ok := c.(*tls.Conn); ok {
+		// TLS over a connection of NewListener's (or Dial's): records go
+		// into the send queue, written without parking, and reads that
+		// would block say so: the connection needs no goroutine.
+		if s, ok := tc.NetConn().(*socket.Conn); ok && s.Socket() != nil {
+			wc.tls, transport, sc = tc, s, s
+		}
+	}
+	wc.out.Init(transport, sendq.Options{
 		BufferSize:   wc.cfg.bufferSize,
 		WriteTimeout: wc.cfg.writeTimeout,
 		PriorityMax:  frame.MaxHeader + frame.MaxControlPayload,
 	})
 	wc.sock = wc.out.Socket()
+	if sc != nil {
+		sc.SetNonblocking(&wc.out)
+	}
 	if len(pre) > 0 {
 		wc.rd.pre = &pending{b: pre}
 	}

@@ -21,10 +21,20 @@ import (
 // loopback TCP (TLS when tls is set) and a gorilla/websocket client
 // reading it as a stream.
 func connServerPair(tls bool, o *Options) (*Conn, *wstest.GorillaStream, error) {
+	return connServerPairOver(tls, false, o)
+}
+
+// connServerPairOver is connServerPair; with sock, TLS runs over a
+// socket.Conn, without a goroutine.
+func connServerPairOver(tls, sock bool, o *Options) (*Conn, *wstest.GorillaStream, error) {
 	var s, c net.Conn
 	var tcpc *net.TCPConn
 	if tls {
-		ts, tc, _, tcp, err := wstest.NewTLS(true)
+		newTLS := wstest.NewTLS
+		if sock {
+			newTLS = wstest.NewTLSSocket
+		}
+		ts, tc, _, tcp, err := newTLS(true)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -80,6 +90,16 @@ func TestConnConformance(t *testing.T) {
 			c, peer, err := connServerPair(true, big)
 			if err != nil {
 				return nil, nil, nil, err
+			}
+			return c, peer, func() { c.Close(); peer.Close() }, nil
+		}},
+		{"Server/TLSSocket", func() (asyncio.AsyncWriter, asynciotest.Peer, func(), error) {
+			c, peer, err := connServerPairOver(true, true, nil)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if c.tls == nil {
+				return nil, nil, nil, errors.New("TLS over the socket.Conn not detected")
 			}
 			return c, peer, func() { c.Close(); peer.Close() }, nil
 		}},

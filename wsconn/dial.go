@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/pollws/pollws/internal/socket"
 	"github.com/pollws/pollws/wsconn/internal/handshake"
 )
 
@@ -119,6 +120,11 @@ func dial(ctx context.Context, rawURL string, o *DialOptions) (conn net.Conn, pr
 			cfg.ServerName = u.Hostname()
 		}
 		cfg.NextProtos = []string{"http/1.1"}
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			if sc := socket.Wrap(tcp); sc != nil {
+				conn = sc // so that a Reactor may serve it without a goroutine
+			}
+		}
 		tc := tls.Client(conn, cfg)
 		conn = tc
 		if err := tc.HandshakeContext(ctx); err != nil {

@@ -399,12 +399,20 @@ func (c *Conn) fill(self bool) error {
 	}
 	var n int
 	var err error
-	if c.sock != nil {
+	switch {
+	case c.tls != nil:
+		n, err = c.tls.Read(b)
+		if err == socket.ErrWouldBlockTemporary {
+			err = errWouldBlock
+		} else if n > 0 {
+			err = nil
+		}
+	case c.sock != nil:
 		n, err = c.sock.Read(b)
 		if err == socket.ErrWouldBlock {
 			err = errWouldBlock
 		}
-	} else {
+	default:
 		// This read may park: the replies to what was read go out first.
 		var wake asyncio.Wakeups
 		c.out.Kick(&wake)

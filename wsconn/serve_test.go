@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -241,5 +242,81 @@ func TestReactorPeerResets(t *testing.T) {
 				t.Fatal("the handler did not end after its peer reset the connection")
 			}
 		})
+	}
+}
+
+// TestReactorTLS serves WebSockets over TLS on connections of
+// NewListener: crypto/tls reads without parking and writes into the send
+// queue, so the reactor drives them with no goroutine per connection.
+func TestReactorTLS(t *testing.T) {
+	const clients, msgs = 20, 100
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ends := make(chan error, clients)
+	var nonblocking atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := Upgrade(w, req, nil)
+		if err != nil {
+			return
+		}
+		if c.tls != nil {
+			nonblocking.Add(1)
+		}
+		r.Serve(c, &echoHandler{c: c}, func(err error) { ends <- err })
+	}))
+	ln, err := NewListener(srv.Listener, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = ln
+	srv.TLS = connServerTLS(t)
+	srv.StartTLS()
+	defer srv.Close()
+	d := websocket.Dialer{TLSClientConfig: connClientTLS(t)}
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			c, _, err := d.Dial("wss"+strings.TrimPrefix(srv.URL, "https"), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			go func() {
+				for j := range msgs {
+					if c.WriteMessage(websocket.BinaryMessage, fmt.Appendf(nil, "%d/%d %s", i, j, strings.Repeat("x", j*300))) != nil {
+						return
+					}
+				}
+			}()
+			for j := range msgs {
+				_, p, err := c.ReadMessage()
+				if want := fmt.Appendf(nil, "%d/%d %s", i, j, strings.Repeat("x", j*300)); err != nil || !bytes.Equal(p, want) {
+					t.Errorf("client %d message %d: %d bytes, %v", i, j, len(p), err)
+					return
+				}
+			}
+			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""))
+			if _, _, err := c.ReadMessage(); !websocket.IsCloseError(err, 1000) {
+				t.Errorf("client %d: after its close, %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for range clients {
+		select {
+		case err := <-ends:
+			if !isCloseError(err) {
+				t.Errorf("handler ended with %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a handler did not end")
+		}
+	}
+	if n := nonblocking.Load(); n != clients {
+		t.Errorf("%d of %d connections ran TLS over the non-blocking socket", n, clients)
 	}
 }

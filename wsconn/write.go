@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/pool"
 	"github.com/pollws/pollws/internal/sendq"
 	"github.com/pollws/pollws/wsconn/internal/frame"
 )
@@ -116,6 +117,9 @@ func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte,
 	for _, b := range body {
 		total += len(b)
 	}
+	if c.tls != nil {
+		return c.tlsFrameLocked(t, fin, op, body, total, priority, wake)
+	}
 	h := frame.Header{Fin: fin, Op: op, Length: int64(total)}
 	q := sendq.Req{Body: body, Whole: true, Priority: priority}
 	if c.client {
@@ -129,6 +133,57 @@ func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte,
 	_, ready, err := c.out.Poll(t, &q, wake)
 	return total, ready, err
 }
+
+// tlsFrameLocked queues one frame through TLS: it reserves room in the
+// send queue for the frame's records, then writes the frame to the TLS
+// connection, which encrypts it into the queue at once. The frame is
+// whole in one Write when it is small, so that it costs one record.
+func (c *Conn) tlsFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, total int, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
+	h := frame.Header{Fin: fin, Op: op, Length: int64(total)}
+	if c.client {
+		h.Masked = true
+		binary.LittleEndian.PutUint32(h.Mask[:], rand.Uint32())
+	}
+	var hb [frame.MaxHeader]byte
+	hn := frame.Put(&hb, &h)
+	size := hn + total
+	ok, err := c.out.Reserve(t, size+tlsOverhead(size), priority, wake)
+	if !ok || err != nil {
+		return 0, false, err
+	}
+	if !h.Masked && total > 16<<10 {
+		// Large: the header in a record of its own, the payload from the
+		// caller's slices, without a copy.
+		if _, err = c.tls.Write(hb[:hn]); err == nil {
+			for _, b := range body {
+				if _, err = c.tls.Write(b); err != nil {
+					break
+				}
+			}
+		}
+	} else {
+		scratch := pool.Get(size)
+		p := (*scratch)[:copy(*scratch, hb[:hn])]
+		for _, b := range body {
+			p = append(p, b...)
+		}
+		if h.Masked {
+			frame.Mask(p[hn:], h.Mask, 0)
+		}
+		_, err = c.tls.Write(p)
+		pool.Put(scratch)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("wsconn: tls: %w", err)
+	}
+	return total, true, nil
+}
+
+// tlsOverhead bounds what TLS adds to n bytes written: per record, at
+// most a header, a nonce, a tag, a MAC and padding (72 bytes for the
+// costliest suites), and a record for every KiB at worst (crypto/tls
+// starts a connection with records small enough for one TCP segment).
+func tlsOverhead(n int) int { return (n/1024 + 1) * 72 }
 
 // controlLocked queues a control frame with payload p ahead of a full
 // buffer, in order with the frames before it.

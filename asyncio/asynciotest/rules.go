@@ -449,8 +449,20 @@ func (h *harness) fail(t *testing.T, p *probe) error {
 	}
 	p.wait(t, "the peer went away while the writer waited (tokio #3756)")
 	err := p.until(t, "the peer went away", func(task *asyncio.Task) (bool, error) {
-		_, err := h.w.PollFlush(task)
-		return false, err
+		// Everything accepted may have left before the peer's end came:
+		// a writer learns of a gone peer only when it writes, so write
+		// again until the error shows.
+		for range 1000 {
+			r, err := h.w.PollFlush(task)
+			if err != nil || !r.Ready {
+				return false, err
+			}
+			if _, err := h.pollWrite(t, task, 1024); err != nil {
+				return false, err
+			}
+		}
+		t.Fatal("the writer flushed 1000 writes to a peer that went away, without an error")
+		return false, nil
 	})
 	if err == nil {
 		t.Fatal("no error after the peer went away")

@@ -387,10 +387,15 @@ func (w *Writer) Close() error {
 		}
 	}
 	var err error
-	if w.sock != nil {
-		err = w.sock.Close()
-	} else {
-		err = CloseConn(w.conn)
+	switch c := w.conn.(type) {
+	case *socket.Conn:
+		err = c.Close() // gives its listener's place back too
+	default:
+		if w.sock != nil {
+			err = w.sock.Close()
+		} else {
+			err = CloseConn(w.conn)
+		}
 	}
 	w.wg.Wait()
 	return err
@@ -410,6 +415,6 @@ func CloseConn(c net.Conn) error {
 // releaseLocked drops the queue and gives its storage back.
 func (w *Writer) releaseLocked() {
 	w.ring.Reset()
-	w.big = nil
+	w.big, w.over = nil, nil
 	w.prio = nil
 }

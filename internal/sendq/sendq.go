@@ -102,6 +102,7 @@ type Writer struct {
 	// goes to prio only when ring is full, and keeps its place.
 	ring     ring.Pooled
 	big      []byte
+	over     []byte    // bytes appended past a full ring (Append), after it
 	prio     *prioLane // while a priority write is held past a full ring
 	waiters  asyncio.WaitSet
 	err      error // sticky
@@ -138,7 +139,9 @@ func (w *Writer) Init(c net.Conn, o Options) {
 	}
 	w.size = int32(min(size, 1<<30))
 	w.ring.SetCap(int(w.size))
-	if w.sockv.Init(c) {
+	if sc, ok := c.(*socket.Conn); ok {
+		w.sock = sc.Socket() // shared with the connection, whose reads use it too
+	} else if w.sockv.Init(c) {
 		w.sock = &w.sockv
 	}
 }
@@ -220,7 +223,7 @@ func (w *Writer) writableLocked() error {
 
 // pending returns the number of bytes queued and not yet written.
 func (w *Writer) pendingLocked() int {
-	n := len(w.big) + w.ring.Len()
+	n := len(w.big) + w.ring.Len() + len(w.over)
 	if w.prio != nil {
 		n += w.prio.n - w.prio.off
 	}
@@ -425,6 +428,7 @@ func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
 		add(p.b[p.off:p.n])
 		add(b[p.at-len(a):])
 	}
+	add(w.over)
 	return k
 }
 
@@ -454,8 +458,15 @@ func (w *Writer) consumeLocked(n int) {
 			}
 		}
 	}
+	if c := min(n, w.ring.Len()); c > 0 {
+		w.ring.Discard(c)
+		n -= c
+	}
 	if n > 0 {
-		w.ring.Discard(n)
+		w.over = w.over[n:]
+		if len(w.over) == 0 {
+			w.over = nil
+		}
 	}
 }
 
@@ -514,6 +525,66 @@ func (w *Writer) Stats() Stats {
 	}
 }
 
+// Reserve reports whether n bytes may be appended now (see Append)
+// within the writer's bound: there is room for them, or nothing is
+// pending, or, for a priority write, no other priority write went past
+// the bound. Otherwise it writes what the socket takes and, if that made
+// no room, registers t and reports false. A layer that encodes writes
+// (TLS records) reserves the encoded size, then appends it.
+func (w *Writer) Reserve(t *asyncio.Task, n int, priority bool, wake *asyncio.Wakeups) (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.writableLocked(); err != nil {
+		return false, err
+	}
+	for attempt := 0; ; attempt++ {
+		switch pending := w.pendingLocked(); {
+		case priority && (w.over == nil || w.ring.Free() >= n),
+			!priority && !w.full && len(w.big) == 0 && (w.ring.Free() >= n || pending == 0):
+			return true, nil
+		}
+		if attempt > 0 || w.busy || w.sock == nil || !w.drainLocked() {
+			break
+		}
+		w.waiters.TakeInto(wake)
+	}
+	if w.err != nil {
+		w.waiters.TakeInto(wake)
+		return false, w.err
+	}
+	if !priority {
+		w.full = true
+	}
+	w.waiters.Add(t)
+	w.startLocked()
+	w.notReady.Add(1)
+	return false, nil
+}
+
+// Append queues all of p, whatever the bound: into the ring while it
+// fits and nothing was appended past it, after the ring otherwise. Its
+// caller reserved the room first ([Writer.Reserve]); a write of a layer
+// under the caller's control (a TLS record, a TLS alert) may come
+// unreserved and is bounded by that layer. Append never writes to the
+// connection and never fails: an error shows at the next poll.
+func (w *Writer) Append(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.err != nil {
+		return
+	}
+	w.accepted.Add(int64(len(p)))
+	if w.over == nil && w.prio == nil {
+		p = p[w.ring.Write(p):]
+	}
+	if len(p) > 0 {
+		w.over = append(w.over, p...)
+	}
+}
+
 // WakeAll adds every waiting task to wake: something they wait for
 // changed outside the writer (its user began a shutdown).
 func (w *Writer) WakeAll(wake *asyncio.Wakeups) {
@@ -527,5 +598,5 @@ func (w *Writer) WakeAll(wake *asyncio.Wakeups) {
 func (w *Writer) Held() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ring.Held() || w.big != nil || w.prio != nil
+	return w.ring.Held() || w.big != nil || w.prio != nil || w.over != nil
 }

@@ -52,6 +52,10 @@ type Socket struct {
 // Of returns the socket of c when c is a TCP or Unix stream connection on
 // a system where this package can use its descriptor, and false otherwise.
 func Of(c net.Conn) (*Socket, bool) {
+	if sc, ok := c.(*Conn); ok {
+		s := sc.Socket()
+		return s, s != nil
+	}
 	s := new(Socket)
 	if !s.Init(c) {
 		return nil, false

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pollws/pollws/internal/socket"
 )
 
 // Small socket buffer sizes, so that a writer fills a socket after a few
@@ -110,6 +112,17 @@ func NewUnix(small bool) (server, client *net.UnixConn, err error) {
 // the handshake done, and the TCP connections under them; small is as for
 // [NewTCP].
 func NewTLS(small bool) (server, client *tls.Conn, tcpServer, tcpClient *net.TCPConn, err error) {
+	return newTLS(small, false)
+}
+
+// NewTLSSocket is [NewTLS] with the server's TLS over a socket.Conn, as
+// wsconn.NewListener accepts them: a Conn over it runs TLS without a
+// goroutine.
+func NewTLSSocket(small bool) (server, client *tls.Conn, tcpServer, tcpClient *net.TCPConn, err error) {
+	return newTLS(small, true)
+}
+
+func newTLS(small, sock bool) (server, client *tls.Conn, tcpServer, tcpClient *net.TCPConn, err error) {
 	sc, cc, err := Configs()
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -118,7 +131,13 @@ func NewTLS(small bool) (server, client *tls.Conn, tcpServer, tcpClient *net.TCP
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	server, client = tls.Server(tcpServer, sc), tls.Client(tcpClient, cc)
+	var under net.Conn = tcpServer
+	if sock {
+		if w := socket.Wrap(tcpServer); w != nil {
+			under = w
+		}
+	}
+	server, client = tls.Server(under, sc), tls.Client(tcpClient, cc)
 	errc := make(chan error, 1)
 	go func() { errc <- server.Handshake() }()
 	err = client.Handshake()
