@@ -26,9 +26,12 @@
 // An [Executor] is a run queue of tasks polled by at most a few worker
 // goroutines that exist only while there is work: a task is polled when
 // spawned and again each time it is notified, by the readers and writers it
-// waits on, a reactor or a timer, until it is done.
+// waits on, a reactor or a timer, until it is done. A shutdown.Group runs
+// the shutdown of each connection it closes as such a task.
 //
 // [Buf] and [WriteBuf] write several chunks with one vectored write.
 // [StreamProducer] and [Puller] are the pull side: a producer of items
-// polled only when its consumer can take more.
+// polled only when its consumer can take more. wsconn.Pump drives a
+// producer of messages into a connection; the client in examples/client
+// (its -stream mode) makes one of a buf.Stream's reader.
 package asyncio

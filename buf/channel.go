@@ -132,10 +132,6 @@ func NewChannel(capacity int, bp Backpressure) *Channel {
 // Cap returns the capacity in bytes, a power of two.
 func (c *Channel) Cap() int { return c.size }
 
-// Backpressure returns what the channel's writers do when a frame does not
-// fit.
-func (c *Channel) Backpressure() Backpressure { return c.bp }
-
 // NewStrongWriter returns a writer that always holds its place: readers
 // see no frame reserved after its last one until it writes again or
 // closes. See [Channel] for when that is useful; an idle strong writer

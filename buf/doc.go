@@ -6,7 +6,10 @@
 //   - A stream ([NewStream]) is a bounded stream of byte chunks from one or
 //     more writers to one reader. A full stream makes writers wait; chunk
 //     boundaries and each writer's order are kept; [StreamWriter.Clone]
-//     fans several writers into one stream.
+//     fans several writers into one stream. Its reader is a natural
+//     source for the pull side of package asyncio: the client in
+//     examples/client (-stream) wraps it in an asyncio.StreamProducer that
+//     a wsconn.Pump polls when the connection can take more.
 //   - [Channel] is a many-to-many ring of frames with strong and weak
 //     ends. Strong readers hold writers back; weak readers never do, and
 //     are told how much they lost when writers overtake them. It is what a

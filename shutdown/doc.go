@@ -51,6 +51,6 @@
 //   - [io.Closer]: Close releases the writer after its shutdown, or
 //     closes it hard at the deadline.
 //
-// The group calls these from its own goroutine while the connection's
+// The group calls these from its own goroutines while the connection's
 // handler may be writing, so they must be safe for that.
 package shutdown

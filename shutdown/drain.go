@@ -97,6 +97,7 @@ func (g *Group) Drain(ctx context.Context) Report {
 	stop := context.AfterFunc(ctx, func() { g.expireDrain(context.Cause(ctx)) })
 	defer stop()
 	<-g.drained
+	g.closer.Close() // waits for the workers that ran the last polls
 	return g.snapshot()
 }
 
@@ -108,6 +109,7 @@ func (g *Group) Drain(ctx context.Context) Report {
 func (g *Group) Wait(ctx context.Context) (Report, error) {
 	select {
 	case <-g.drained:
+		g.closer.Close() // waits for the workers that ran the last polls
 		return g.snapshot(), nil
 	case <-ctx.Done():
 		return g.snapshot(), context.Cause(ctx)
@@ -199,12 +201,13 @@ func (g *Group) expireDrain(cause error) {
 	}
 }
 
-// drainedLocked marks the drain complete once no member is left, the
-// closer goroutine has returned and every OnDone call has returned. It
-// returns true once, to the caller that marked it; that caller calls
-// g.endDrain after unlocking. The report does not change after.
+// drainedLocked marks the drain complete once no member is left and
+// every OnDone call has returned; no task of g.closer is then left but
+// the one, if any, whose poll is returning. It returns true once, to the
+// caller that marked it; that caller calls g.endDrain after unlocking.
+// The report does not change after.
 func (g *Group) drainedLocked() bool {
-	if !g.draining || g.drainDone || len(g.members) > 0 || g.loop || g.callbacks > 0 {
+	if !g.draining || g.drainDone || len(g.members) > 0 || g.callbacks > 0 {
 		return false
 	}
 	g.drainDone = true

@@ -45,8 +45,8 @@ type GroupOptions struct {
 	// [ErrDraining]), an [*UndeliveredError] if it had to be closed
 	// hard or its shutdown failed (also when the peer was gone, see
 	// [Report].Gone), and the error given to Done, if any. It is called from the
-	// goroutine that ended the connection (a handler calling Done, or the
-	// group's own), without the group's lock: it must not block for long
+	// goroutine that ended the connection (a handler calling Done, or one
+	// of the group's own), without the group's lock: it must not block for long
 	// and must not call [Group.Drain] or [Group.Wait]. Default: none.
 	OnDone func(id uint64, err error)
 
@@ -87,30 +87,32 @@ type GroupOptions struct {
 // [Group.RegisterOnShutdown]), reporting each one's end to
 // [GroupOptions].OnDone exactly once.
 //
-// The group shuts writers down from one goroutine of its own, which runs
-// only while some connection is shutting down and polls every such
-// writer ([asyncio.AsyncWriter.Shutdown]) without blocking on any of them;
-// [Group.Drain] and [Group.Wait] return only after it has exited. Expiry
-// and deadlines are timers ([time.AfterFunc]), not goroutines.
+// Each connection the group shuts down is a task on the group's own
+// [asyncio.Executor]: polled ([asyncio.AsyncWriter.Shutdown]) when the
+// shutdown begins and again each time its writer notifies, never waited
+// on. So an idle group holds no goroutine, and a draining one at most
+// runtime.GOMAXPROCS(0) (the executor's workers), and only while a poll
+// runs; [Group.Drain] and [Group.Wait] return only after they have
+// exited. Expiry and deadlines are timers ([time.AfterFunc]), not
+// goroutines.
 //
-// A Group is safe for use by multiple goroutines.
+// A Group is safe for use by multiple goroutines. Lock order: g.mu, then
+// the executor's own; no writer method, OnDone or logger is called with
+// g.mu held.
 type Group struct {
 	o          GroupOptions
 	retryAfter string
-	epoch      time.Time // Touch times are durations since it (monotonic)
+	epoch      time.Time         // Touch times are durations since it (monotonic)
+	closer     *asyncio.Executor // polls the shutdowns: one task per member closing
 
 	mu       sync.Mutex
-	closer   sync.Cond // signalled when the closer has work
 	members  map[uint64]*Member
 	nextID   uint64
 	reserved int // places reserved by Admit and not yet filled or released
 	total    int // connections admitted, including reserved places
 	stopped  bool
 
-	ready      []*Member // shutting down and notified: to poll
-	closing    int       // members in stateClosing
-	loop       bool      // the closer goroutine runs
-	callbacks  int       // OnDone calls in progress
+	callbacks  int // OnDone calls in progress
 	draining   bool
 	drainStart time.Time
 	deadline   error // the drain's deadline passed, with this cause
@@ -122,7 +124,12 @@ type Group struct {
 
 // NewGroup returns an empty group with options o (nil for the defaults).
 func NewGroup(o *GroupOptions) *Group {
-	g := &Group{members: make(map[uint64]*Member), drained: make(chan struct{}), epoch: time.Now()}
+	g := &Group{
+		closer:  asyncio.NewExecutor(nil),
+		members: make(map[uint64]*Member),
+		drained: make(chan struct{}),
+		epoch:   time.Now(),
+	}
 	if o != nil {
 		g.o = *o
 	}
@@ -133,7 +140,6 @@ func NewGroup(o *GroupOptions) *Group {
 		g.o.RetryAfter = defaultRetryAfter
 	}
 	g.retryAfter = retryAfterHeader(g.o.RetryAfter)
-	g.closer.L = &g.mu
 	return g
 }
 
@@ -197,10 +203,9 @@ type Member struct {
 	reason    error
 	code      int
 	text      string
-	task      *asyncio.Task // notifies the closer; set when the shutdown begins
+	task      *asyncio.Task // the shutdown's task on g.closer; set when it begins
 	polled    bool          // the group polled the writer's shutdown at least once
 	force     error         // close hard at the next poll, with this cause
-	queued    bool          // in g.ready
 	result    error         // the error of the group's shutdown
 	outcome   outcome
 	bytes     int64 // undelivered when forced or gone
@@ -223,8 +228,9 @@ type Member struct {
 // [CodeShutdowner], else with [asyncio.AsyncWriter]'s Shutdown), and it
 // closes w, exactly once, when w is an [io.Closer]. The group calls these,
 // and Undelivered or Buffered if w is an [UndeliveredReporter] or a
-// [BufferedReporter], from its own goroutine while the handler may be
-// writing: w must allow that, as the writers in this module do.
+// [BufferedReporter], from its own goroutines (its executor's workers)
+// while the handler may be writing: w must allow that, as the writers in
+// this module do.
 //
 // The member's [Member.Context] carries ctx's values but not its
 // cancellation. Add panics if w is nil.
@@ -382,89 +388,39 @@ func closeText(reason error) string {
 	return "server shutting down"
 }
 
-// beginCloseLocked starts the group's shutdown of a live member.
+// beginCloseLocked starts the group's shutdown of a live member: a task
+// on g.closer that polls it.
 func (g *Group) beginCloseLocked(m *Member, reason error, code int) {
 	if m.state != stateLive {
 		return
 	}
 	m.state = stateClosing
 	m.reason, m.code, m.text = reason, code, closeText(reason)
-	m.task = asyncio.NewTask(func() {
-		g.mu.Lock()
-		g.enqueueLocked(m)
-		g.mu.Unlock()
-	})
-	g.closing++
 	m.cancel(reason)
-	g.enqueueLocked(m)
+	// Spawn cannot fail: the poll is not nil and g.closer is closed only
+	// once the drain is complete, when no member is left to shut down.
+	m.task, _ = g.closer.Spawn(func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+		return g.pollClose(t, m), nil
+	}, nil)
 }
 
-// forceLocked makes the closer close a shutting-down member hard.
+// forceLocked makes the next poll of a shutting-down member close it
+// hard.
 func (g *Group) forceLocked(m *Member, cause error) {
 	if m.state == stateClosing && m.force == nil {
 		m.force = cause
-		g.enqueueLocked(m)
+		m.task.Notify()
 	}
 }
 
-// enqueueLocked hands a shutting-down member to the closer goroutine,
-// starting it if it is not running.
-func (g *Group) enqueueLocked(m *Member) {
-	if m.state != stateClosing || m.queued {
-		return
-	}
-	m.queued = true
-	g.ready = append(g.ready, m)
-	if !g.loop {
-		g.loop = true
-		go g.closeLoop()
-		return
-	}
-	g.closer.Signal()
-}
-
-// closeLoop is the closer goroutine: it polls the shutdown of every
-// member whose task was notified, and returns once no member is shutting
-// down. Only enqueueLocked starts it, and only while it is not running.
-func (g *Group) closeLoop() {
+// pollClose is the task of a member's shutdown. It polls the shutdown;
+// when that is complete, or has failed, or the member is forced, it
+// closes the writer, records the outcome and answers Ready: a shutdown
+// that failed because the peer is gone ([peerGone]) is not forced, even
+// past a deadline. Only this task moves a member out of stateClosing, and
+// the executor never runs it on two workers at once.
+func (g *Group) pollClose(t *asyncio.Task, m *Member) asyncio.Async[struct{}] {
 	g.mu.Lock()
-	for {
-		for len(g.ready) == 0 && g.closing > 0 {
-			g.closer.Wait()
-		}
-		if len(g.ready) == 0 {
-			g.loop = false
-			drained := g.drainedLocked()
-			g.mu.Unlock()
-			if drained {
-				g.endDrain()
-			}
-			return
-		}
-		batch := g.ready
-		g.ready = nil
-		for _, m := range batch {
-			m.queued = false
-		}
-		g.mu.Unlock()
-		for _, m := range batch {
-			g.step(m)
-		}
-		g.mu.Lock()
-	}
-}
-
-// step polls one member's shutdown; when it is complete, or has failed,
-// or the member is forced, it closes the writer and records the outcome:
-// a shutdown that failed because the peer is gone ([peerGone]) is not
-// forced, even past a deadline. A member's task may be notified while
-// step polls it: it is then queued again, so no notification is lost.
-func (g *Group) step(m *Member) {
-	g.mu.Lock()
-	if m.state != stateClosing {
-		g.mu.Unlock()
-		return
-	}
 	cause, polled := m.force, m.polled
 	m.polled = true
 	g.mu.Unlock()
@@ -474,22 +430,23 @@ func (g *Group) step(m *Member) {
 	// cleanly.
 	out := outcomeForced
 	if cause == nil || !polled {
-		r, err := shutdownCode(m.task, m.w, m.code, m.text)
+		r, err := shutdownCode(t, m.w, m.code, m.text)
 		switch {
 		case err == nil && r.Ready:
 			g.closed(m, release(m.w), outcomeClean, 0)
-			return
+			return asyncio.Ready(struct{}{})
 		case err != nil:
 			cause = err
 			if peerGone(err) {
 				out = outcomeGone
 			}
 		case cause == nil:
-			return // NotReady: the task will queue m again
+			return asyncio.NotReady[struct{}]() // the writer notifies t
 		}
 	}
 	ue := closeHard(m.w, cause)
 	g.closed(m, ue, out, ue.Bytes)
+	return asyncio.Ready(struct{}{})
 }
 
 // closed records the outcome of a member's shutdown and ends the member
@@ -498,7 +455,6 @@ func (g *Group) closed(m *Member, result error, out outcome, bytes int64) {
 	g.mu.Lock()
 	m.state = stateClosed
 	m.result, m.outcome, m.bytes = result, out, bytes
-	g.closing--
 	if m.endTimer != nil {
 		m.endTimer.Stop()
 	}

@@ -67,15 +67,19 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 	return sorted[max(i, 1)-1].Round(time.Microsecond)
 }
 
-// run is the command: it sends stdin's lines, or cfg.n generated
+// run is the command: it sends stdin's lines (see runLines and
+// runStream), or cfg.n generated
 // messages, to the echo server, and returns the exit code: 0 when every
 // echo came back (and, with -check, matched), 1 otherwise.
 func run(ctx context.Context, cfg config, stdin io.Reader, stdout, stderr io.Writer) int {
 	var s summary
 	var err error
-	if cfg.n > 0 {
+	switch {
+	case cfg.n > 0:
 		s, err = runLoad(ctx, cfg)
-	} else {
+	case cfg.stream:
+		s, err = runStream(ctx, cfg, stdin, stdout)
+	default:
 		s, err = runLines(ctx, cfg, stdin, stdout)
 	}
 	if cfg.check || cfg.n > 0 {
@@ -123,17 +127,9 @@ func runLines(ctx context.Context, cfg config, stdin io.Reader, stdout io.Writer
 	if err != nil {
 		return s, err
 	}
-	x := newExchange(ctx, c, cfg)
-	x.expect = func(m inFlight, _ []byte) []byte { return m.p }
-	out := bufio.NewWriter(stdout)
-	x.echo = func(p []byte) error {
-		out.Write(p)
-		out.WriteByte('\n')
-		return out.Flush()
-	}
+	x := newLineExchange(ctx, c, cfg, stdout)
 	start := time.Now()
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	sc := newLineScanner(stdin)
 	var serr error
 	for seq := 0; serr == nil && ctx.Err() == nil && sc.Scan(); seq++ {
 		line := bytes.Clone(sc.Bytes())
@@ -148,6 +144,28 @@ func runLines(ctx context.Context, cfg config, stdin io.Reader, stdout io.Writer
 		serr = context.Cause(ctx)
 	}
 	return s, x.finish(ctx, &s, start, serr)
+}
+
+// newLineExchange starts an exchange over c whose messages are lines:
+// each echo must be the line sent, and is written to stdout as a line.
+func newLineExchange(ctx context.Context, c *wsconn.Conn, cfg config, stdout io.Writer) *exchange {
+	x := newExchange(ctx, c, cfg)
+	x.expect = func(m inFlight, _ []byte) []byte { return m.p }
+	out := bufio.NewWriter(stdout)
+	x.echo = func(p []byte) error {
+		out.Write(p)
+		out.WriteByte('\n')
+		return out.Flush()
+	}
+	return x
+}
+
+// newLineScanner returns a scanner of stdin's lines, up to maxLine bytes
+// each.
+func newLineScanner(stdin io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 0, 4096), maxLine)
+	return sc
 }
 
 // runLoad sends cfg.n generated messages of cfg.size bytes over cfg.conns

@@ -240,7 +240,7 @@ func TestFlags(t *testing.T) {
 			t.Errorf("%q: text messages %v, %v; want %v", tc.args, cfg.textMessages(), err, tc.text)
 		}
 	}
-	for _, args := range []string{"-text -binary", "-url http://x/", "-url ::", "-conns 0", "-window 0", "-n -1", "-timeout 0", "extra", "-nope"} {
+	for _, args := range []string{"-text -binary", "-stream -n 1", "-url http://x/", "-url ::", "-conns 0", "-window 0", "-n -1", "-timeout 0", "extra", "-nope"} {
 		var stderr bytes.Buffer
 		if _, err := parseFlags(strings.Fields(args), &stderr); err == nil || stderr.Len() == 0 {
 			t.Errorf("parseFlags(%q) = %v, stderr %q; want an error, explained", args, err, stderr.String())

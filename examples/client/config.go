@@ -16,6 +16,7 @@ type config struct {
 	text     bool // send text messages
 	binary   bool // send binary messages
 	n        int  // messages to generate; 0: send stdin's lines
+	stream   bool // pull stdin's lines through a buf.Stream with a wsconn.Pump
 	size     int  // bytes per generated message
 	conns    int  // connections the generated messages are spread over
 	window   int  // messages in flight per connection
@@ -38,6 +39,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.text, "text", false, "send text messages (the default for stdin's lines)")
 	fs.BoolVar(&c.binary, "binary", false, "send binary messages (the default for generated messages)")
 	fs.IntVar(&c.n, "n", 0, "generate this many messages instead of reading stdin")
+	fs.BoolVar(&c.stream, "stream", false, "stream stdin's lines: a goroutine queues them in a buf.Stream, a wsconn.Pump pulls them when the connection can take more")
 	fs.IntVar(&c.size, "size", 128, "bytes per generated message")
 	fs.IntVar(&c.conns, "conns", 1, "connections to spread the generated messages over")
 	fs.IntVar(&c.window, "window", 16, "messages in flight per connection before waiting for echoes")
@@ -55,6 +57,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.text && c.binary {
 		errs = append(errs, errors.New("-text and -binary exclude each other"))
+	}
+	if c.stream && c.n > 0 {
+		errs = append(errs, errors.New("-stream and -n exclude each other: -stream sends stdin's lines"))
 	}
 	if c.n < 0 || c.size < 0 || c.conns < 1 || c.window < 1 || c.timeout <= 0 {
 		errs = append(errs, errors.New("-n and -size must not be negative; -conns, -window and -timeout must be positive"))

@@ -68,11 +68,10 @@ func newExchange(ctx context.Context, c *wsconn.Conn, cfg config) *exchange {
 // after waiting for room in the window. It flushes before it waits, so
 // that the echoes it waits for can come.
 func (x *exchange) send(ctx context.Context, seq int, p []byte, keep bool) error {
-	m := inFlight{seq: seq}
+	m := inFlight{seq: seq, sent: time.Now()}
 	if keep {
 		m.p = p
 	}
-	m.sent = time.Now()
 	select {
 	case x.inflight <- m:
 	default:
@@ -80,12 +79,8 @@ func (x *exchange) send(ctx context.Context, seq int, p []byte, keep bool) error
 			return err
 		}
 		m.sent = time.Now()
-		select {
-		case x.inflight <- m:
-		case <-x.failed:
-			return errors.New("the receiver failed")
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		if err := x.admit(ctx, m); err != nil {
+			return err
 		}
 	}
 	// m is in flight: p must go out, even if ctx ends now, or its echo
@@ -103,6 +98,19 @@ func (x *exchange) send(ctx context.Context, seq int, p []byte, keep bool) error
 	}
 	x.sent++
 	return nil
+}
+
+// admit puts m in flight, waiting for room in the window: for the
+// receiver to take an echo.
+func (x *exchange) admit(ctx context.Context, m inFlight) error {
+	select {
+	case x.inflight <- m:
+		return nil
+	case <-x.failed:
+		return errors.New("the receiver failed")
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // wait ends the exchange: it flushes what was sent, waits for the

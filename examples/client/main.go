@@ -4,6 +4,7 @@
 //
 //	go run ./examples/client                       # each line of stdin as a text message; echoes to stdout
 //	go run ./examples/client -check < lines.txt    # and verify each echo, with a summary
+//	go run ./examples/client -stream < big.txt     # the lines pulled through a buf.Stream by a wsconn.Pump
 //	go run ./examples/client -n 100000 -size 512 -conns 8 -window 32 -check
 //	go run ./examples/client -url wss://127.0.0.1:8080/ws -insecure
 //
@@ -12,6 +13,12 @@
 // and received, mismatches, messages per second, p50 and p99 latency.
 // -check verifies every echo byte for byte; the exit code is 1 when an
 // echo is missing or, with -check, differs.
+//
+// With -stream the lines take the pull path (stream.go): a goroutine
+// queues stdin's lines in a bounded buf.Stream, and a wsconn.Pump pulls
+// them from it, through an asyncio.StreamProducer, only when the
+// connection can take more. A server that reads slowly then holds back
+// the reading of stdin, and nothing grows without bound.
 //
 // Reading stdin ends at end of input (Ctrl-D), then the connection closes
 // gracefully; Ctrl-C ends the process. With -n, Ctrl-C stops sending,
