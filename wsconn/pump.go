@@ -127,7 +127,9 @@ func NewPump(p asyncio.StreamProducer[[]byte], sink MessageSink, o *PumpOptions)
 }
 
 // Poll makes all the progress it can: it writes the messages it holds to
-// the sink and pulls more while the sink takes them. It is Ready when the
+// the sink and pulls more while the sink takes them. When the producer has
+// nothing, the sink is flushed, so that a message goes out as soon as it
+// was produced. It is Ready when the
 // producer ended the stream (Dropped, or Cancelled after [Pump.Finish]),
 // the sink took every message, and, unless Finish was called, the sink
 // flushed them: after Finish the flush is left to the sink's Shutdown,
@@ -173,6 +175,11 @@ func (p *Pump) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 		case err != nil:
 			return asyncio.NotReady[struct{}](), p.fail(err)
 		case !r.Ready:
+			// The producer has nothing now: what was written goes out
+			// while it waits, as a read flushes before it waits.
+			if _, err := p.sink.PollFlush(t); err != nil {
+				return asyncio.NotReady[struct{}](), p.fail(err)
+			}
 			return asyncio.NotReady[struct{}](), nil
 		case n == 0:
 			// The producer has messages and the sink is full.
@@ -198,6 +205,11 @@ func (p *Pump) write(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 		case err != nil:
 			return asyncio.NotReady[struct{}](), p.fail(err)
 		case !r.Ready:
+			// The producer has nothing now: what was written goes out
+			// while it waits, as a read flushes before it waits.
+			if _, err := p.sink.PollFlush(t); err != nil {
+				return asyncio.NotReady[struct{}](), p.fail(err)
+			}
 			return asyncio.NotReady[struct{}](), nil
 		case r.Value == len(m):
 			p.msgs, p.cur = p.msgs[1:], nil

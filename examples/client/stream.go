@@ -40,8 +40,8 @@ func runStream(ctx context.Context, cfg config, stdin io.Reader, stdout io.Write
 	go func() { fed <- feedLines(ctx, x, stdin, w) }()
 
 	p := wsconn.NewPump(&streamProducer{r: r}, wsconn.MessageSinkOf(c, x.op), nil)
-	perr := pumpAndFlush(ctx, p, c)
-	r.Close() // after a failure, the feeder's next write fails
+	perr := p.Run(ctx) // the pump flushes the connection while it waits for a line
+	r.Close()          // after a failure, the feeder's next write fails
 	ferr := <-fed
 	return s, x.finish(ctx, &s, start, errors.Join(perr, ferr))
 }
@@ -125,25 +125,4 @@ func (p *streamProducer) PollProduce(t *asyncio.Task, dst *asyncio.Destination[[
 func more(dst *asyncio.Destination[[]byte]) bool {
 	n, known := dst.Remaining()
 	return !known || n > 0
-}
-
-// pumpAndFlush drives the pump until the stream ended and every message
-// went out. Whenever the pump waits, for the next line or for room in the
-// connection, the same poll flushes the connection: a line goes out as
-// soon as it was read, not once later lines fill the connection's buffer.
-func pumpAndFlush(ctx context.Context, p *wsconn.Pump, c *wsconn.Conn) error {
-	_, err := asyncio.BlockOn(ctx, pollPumpAndFlush(p, c))
-	return err
-}
-
-// pollPumpAndFlush returns the poll of pumpAndFlush: the pump's, and the
-// connection's flush when the pump waits.
-func pollPumpAndFlush(p *wsconn.Pump, c *wsconn.Conn) func(*asyncio.Task) (asyncio.Async[struct{}], error) {
-	return func(t *asyncio.Task) (asyncio.Async[struct{}], error) {
-		r, err := p.Poll(t)
-		if err == nil && !r.Ready {
-			_, err = c.PollFlush(t) // NotReady: the connection notifies t too
-		}
-		return r, err
-	}
 }

@@ -158,7 +158,7 @@ func TestStreamProducer(t *testing.T) {
 
 // When the pump waits for the next line, the poll has flushed every line
 // it wrote: nothing waits in the connection's buffer for later lines.
-func TestPumpAndFlushSendsWhileWaiting(t *testing.T) {
+func TestPumpSendsWhileWaiting(t *testing.T) {
 	s := newEchoServer(t, false, nil)
 	cfg, err := parseFlags([]string{"-url", s.url}, io.Discard)
 	if err != nil {
@@ -171,7 +171,7 @@ func TestPumpAndFlushSendsWhileWaiting(t *testing.T) {
 	}
 	w, r := buf.NewStream()
 	p := wsconn.NewPump(&streamProducer{r: r}, wsconn.MessageSinkOf(c, wsconn.Text), nil)
-	poll := pollPumpAndFlush(p, c)
+	poll := p.Poll
 	if err := w.Write(ctx, []byte("one line, and more to come")); err != nil {
 		t.Fatal(err)
 	}
