@@ -82,7 +82,7 @@ func (c *Conn) tick() {
 		!(c.state >= stateCloseSent && c.peerDone)
 	switch {
 	case idle:
-		c.beginCloseLocked(StatusGoingAway, "idle timeout", &wake)
+		c.beginCloseLocked(StatusPolicyViolation, "idle timeout", &wake)
 		if c.endErr == nil {
 			c.endErr = fmt.Errorf("%w: nothing for %v", ErrIdle, c.cfg.idle)
 		}

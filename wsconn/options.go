@@ -32,7 +32,7 @@ type Options struct {
 	// seconds; a negative value sends no pings.
 	PingInterval time.Duration
 
-	// IdleTimeout closes the connection, with status 1001 and [ErrIdle],
+	// IdleTimeout closes the connection, with status 1008 (policy violation) and [ErrIdle],
 	// when nothing came from the peer, not even a pong, for this long.
 	// Zero means 2 minutes; a negative value never closes an idle
 	// connection.

@@ -16,8 +16,11 @@ import (
 	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
-// Message is a message from the peer. Data is valid until the next read
-// of the connection: copy it to keep it.
+// Message is a message from the peer. Data is the connection's buffer,
+// lent until the next read of the connection: copy it to keep it, and do
+// not hold on to the Message past the next read (a handler that keeps it
+// in its state clears it once done), or the buffer cannot go back to the
+// pool.
 type Message struct {
 	Type MessageType
 	Data []byte

@@ -34,7 +34,7 @@ func (e *echoHandler) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 			if err != nil || !r.Ready {
 				return asyncio.NotReady[struct{}](), err
 			}
-			e.pending = false
+			e.m, e.pending = Message{}, false // the message was the connection's to lend until the next read
 		}
 		r, err := e.c.PollReadMessage(t)
 		if err != nil || !r.Ready {

@@ -113,7 +113,7 @@ var (
 	ErrMessageTooBig = errors.New("wsconn: message too big")
 
 	// ErrIdle: nothing came from the peer, not even a pong, for
-	// [Options].IdleTimeout. The connection was closed with status 1001.
+	// [Options].IdleTimeout. The connection was closed with status 1008.
 	ErrIdle = errors.New("wsconn: the peer was silent for too long")
 
 	// ErrMessageInProgress: a message cannot be written while a

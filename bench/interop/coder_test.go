@@ -1,56 +1,89 @@
 package interop
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"go.uber.org/goleak"
-
-	"github.com/pollws/pollws/internal/echoserver"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func startEcho(t *testing.T, backend echoserver.Backend, useTLS bool) string {
+// examples are the echo examples, run as their users run them.
+var examples = []string{"echo", "echo-gorilla"}
+
+// build builds the example into dir and returns the binary's path.
+func build(t *testing.T, dir, name string) string {
 	t.Helper()
-	cfg := echoserver.Config{Addr: "127.0.0.1:0", TLS: useTLS, Backend: backend,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	ln, url, err := echoserver.Listen(&cfg, io.Discard)
+	bin := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/pollws/pollws/examples/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
+	}
+	return bin
+}
+
+var urlRE = regexp.MustCompile(`https?://[^\s)]+`)
+
+// startEcho runs bin, waits for the URL it prints, and returns the
+// WebSocket URL; the server is interrupted (a graceful drain) at the end
+// of the test.
+func startEcho(t *testing.T, bin string, useTLS bool) string {
+	t.Helper()
+	args := []string{"-addr", "127.0.0.1:0"}
+	if useTLS {
+		args = append(args, "-tls")
+	}
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := echoserver.New(cfg)
-	srv := &http.Server{Handler: s.Handler()}
-	done := make(chan struct{})
-	go func() { srv.Serve(ln); close(done) }()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(out)
+	url := ""
+	for url == "" && lines.Scan() {
+		url = urlRE.FindString(lines.Text())
+	}
+	if url == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%s printed no URL", bin)
+	}
+	go io.Copy(io.Discard, out)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		s.Group().Drain(ctx)
-		<-done
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
 	})
 	return strings.Replace(url, "http", "ws", 1) + "ws"
 }
 
 func TestCoderClient(t *testing.T) {
-	for _, backend := range []echoserver.Backend{echoserver.Pollws} {
+	dir := t.TempDir()
+	for _, example := range examples {
+		bin := build(t, dir, example)
 		for _, useTLS := range []bool{false, true} {
-			name := backend.String()
+			name := example
 			if useTLS {
 				name += "/tls"
 			}
 			t.Run(name, func(t *testing.T) {
-				url := startEcho(t, backend, useTLS)
+				url := startEcho(t, bin, useTLS)
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}

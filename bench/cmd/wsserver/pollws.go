@@ -99,7 +99,7 @@ func (e *echo) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 			if err != nil || !r.Ready {
 				return asyncio.NotReady[struct{}](), err
 			}
-			e.pending = false
+			e.m, e.pending = wsconn.Message{}, false // the message was the connection's to lend until the next read
 		}
 		r, err := e.c.PollReadMessage(t)
 		if err != nil || !r.Ready {
