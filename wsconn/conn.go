@@ -56,7 +56,6 @@ type Conn struct {
 	doomed   atomic.Bool  // the connection ended without its reader: reads find out why
 	budget   atomic.Int64 // bytes a served handler may still read in this poll; 0: no limit, -1: spent
 	waiting  atomic.Bool  // cl.wait is not empty
-	mask     masker
 
 	rd reader
 
@@ -150,11 +149,6 @@ func (c *Conn) RemoteAddr() net.Addr { return c.out.Conn().RemoteAddr() }
 // Undelivered returns the bytes of frames written that the peer will not
 // get (see [ConnWriter.Undelivered]), frame headers included.
 func (c *Conn) Undelivered() int64 { return c.out.Undelivered() }
-
-// masker masks a client's frames as the send queue copies them.
-type masker struct{ key [4]byte }
-
-func (m *masker) Transform(p []byte, off int) { frame.Mask(p, m.key, off) }
 
 // Stats returns the counters of the connection's writes.
 func (c *Conn) Stats() Stats { return statsOf(&c.out) }

@@ -52,3 +52,5 @@ func mustURL(t testing.TB, s string) *url.URL {
 	}
 	return u
 }
+
+var bgCtx = context.Background()

@@ -125,8 +125,7 @@ func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte,
 	if c.client {
 		h.Masked = true
 		binary.LittleEndian.PutUint32(h.Mask[:], rand.Uint32())
-		c.mask.key = h.Mask
-		q.Transform = &c.mask
+		q.Key = &h.Mask
 	}
 	var hb [frame.MaxHeader]byte
 	q.Head = hb[:frame.Put(&hb, &h)]

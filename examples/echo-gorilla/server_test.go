@@ -216,7 +216,7 @@ func TestDrainCountsUnechoed(t *testing.T) {
 	}
 	s.Stop()
 	out := strings.Join(s.Lines(), "\n")
-	m := regexp.MustCompile(`drained: clean=(\d+) forced=(\d+) undelivered=(\d+)B errors=\d+ notechoed=(\d+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`drained: clean=(\d+) forced=(\d+) undelivered=(\d+)B errors=\d+ gone=\d+ notechoed=(\d+)`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no drain report in the output:\n%s", out)
 	}

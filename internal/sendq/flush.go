@@ -84,10 +84,9 @@ func (w *Writer) drainLocked() bool {
 // block (again), and returns how many bytes it wrote. An error is stored
 // in w.err.
 func (w *Writer) writevLocked() (wrote int, again bool) {
-	v := getVec()
-	defer putVec(v, socket.MaxVec)
+	var v [socket.MaxVec][]byte
 	for w.err == nil && w.pendingLocked() > 0 {
-		k := w.gatherLocked(v)
+		k := w.gatherLocked(&v)
 		n, err := w.sock.Writev(v[:k])
 		w.syscalls.Add(1)
 		switch {
@@ -211,12 +210,11 @@ func (w *Writer) wait() {
 // segment at a time, then sends the end when Shutdown asked for it.
 func (w *Writer) flusher() {
 	defer w.wg.Done()
-	v := getVec()
-	defer putVec(v, socket.MaxVec)
+	var v [socket.MaxVec][]byte
 	var wake asyncio.Wakeups
 	w.mu.Lock()
 	for w.err == nil && !w.closed {
-		if w.gatherLocked(v) == 0 {
+		if w.gatherLocked(&v) == 0 {
 			if w.state != stateShutting {
 				break
 			}

@@ -12,8 +12,9 @@
 // goroutine and no buffer.
 //
 // It knows bytes, not WebSocket: what a framing protocol needs (a frame
-// header written with the body, a small priority lane, a transform of the
-// queued copy such as masking) are generic fields of a [Req].
+// header written with the body, a small priority lane, a key the queued
+// copy is XORed with, as a client's frames are masked) are generic fields
+// of a [Req].
 package sendq
 
 import (
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/mask"
 	"github.com/pollws/pollws/internal/ring"
 	"github.com/pollws/pollws/internal/socket"
 )
@@ -32,15 +34,6 @@ const HeadMax = 16
 
 // DefaultBufferSize is the buffer of a Writer whose Options give none.
 const DefaultBufferSize = 64 << 10
-
-// Transformer changes bytes in place as they are queued: a client's
-// WebSocket frames are masked this way, in the queue, never in the
-// caller's slices.
-type Transformer interface {
-	// Transform changes p in place; off is the offset of p[0] in the
-	// body of the write.
-	Transform(p []byte, off int)
-}
 
 // Req is one write.
 type Req struct {
@@ -55,8 +48,10 @@ type Req struct {
 	// full buffer, one at a time, in order with the other writes. It
 	// implies Whole.
 	Priority bool
-	// Transform, if set, is applied to the queued copy of Body's bytes.
-	Transform Transformer
+	// Key, if set, is XORed, repeating, over the queued copy of Body's
+	// bytes (never over the caller's), from Body's first byte on: the
+	// masking of a WebSocket client's frames.
+	Key *[4]byte
 }
 
 func (q *Req) total() int {
@@ -252,7 +247,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 	if len(w.big) > 0 || w.full {
 		return 0, false
 	}
-	if pending == 0 && w.sock != nil && !w.busy && q.Transform == nil && (w.through || total >= int(w.size)) {
+	if pending == 0 && w.sock != nil && !w.busy && q.Key == nil && (w.through || total >= int(w.size)) {
 		return w.directLocked(q, total)
 	}
 	free := w.ring.Free()
@@ -275,7 +270,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 // and queues what the socket did not take: all of it for a whole write,
 // what fits in the buffer otherwise. Nothing may be pending.
 func (w *Writer) directLocked(q *Req, total int) (int, bool) {
-	v := getVec()
+	var v [socket.MaxVec][]byte // on the stack: the caller's slices do not escape
 	k := 0
 	if w.headN > 0 {
 		v[k] = w.head[:w.headN]
@@ -291,7 +286,6 @@ func (w *Writer) directLocked(q *Req, total int) (int, bool) {
 		}
 	}
 	sent, err := w.sock.Writev(v[:k])
-	putVec(v, k)
 	w.syscalls.Add(1)
 	switch {
 	case err == socket.ErrWouldBlock:
@@ -319,7 +313,7 @@ func (w *Writer) directLocked(q *Req, total int) (int, bool) {
 // into a new big (none when bigN is 0), the rest into the ring, or all
 // into prio when bigN is -1.
 func (w *Writer) copyLocked(q *Req, total, skip, bigN int) {
-	if skip == 0 && bigN == 0 && q.Transform == nil {
+	if skip == 0 && bigN == 0 && q.Key == nil {
 		// The common case, a whole write into the ring: nothing to skip,
 		// split or transform, so no per-slice bookkeeping.
 		n := w.ring.Write(w.head[:w.headN])
@@ -368,12 +362,12 @@ func (w *Writer) copyRangeLocked(q *Req, skip, n, bigN int) {
 				if got := w.ring.Write(p[:c]); got != c {
 					panic("sendq: ring overflow")
 				}
-				if body && q.Transform != nil {
-					w.transformRingTail(c, q.Transform, start-int(w.headN))
+				if body && q.Key != nil {
+					w.xorRingTail(c, q.Key, start-int(w.headN))
 				}
 			}
-			if dst != nil && body && q.Transform != nil {
-				q.Transform.Transform(dst, start-int(w.headN))
+			if dst != nil && body && q.Key != nil {
+				mask.XOR(dst, *q.Key, start-int(w.headN))
 			}
 			p = p[c:]
 			start += c
@@ -388,17 +382,17 @@ func (w *Writer) copyRangeLocked(q *Req, skip, n, bigN int) {
 	}
 }
 
-// transformRingTail transforms the last n bytes of the ring, which hold
+// xorRingTail XORs key over the last n bytes of the ring, which hold
 // body bytes from offset off.
-func (w *Writer) transformRingTail(n int, tr Transformer, off int) {
+func (w *Writer) xorRingTail(n int, key *[4]byte, off int) {
 	a, b := w.ring.Peek()
 	if len(b) >= n {
-		tr.Transform(b[len(b)-n:], off)
+		mask.XOR(b[len(b)-n:], *key, off)
 		return
 	}
 	fromA := n - len(b)
-	tr.Transform(a[len(a)-fromA:], off)
-	tr.Transform(b, off+fromA)
+	mask.XOR(a[len(a)-fromA:], *key, off)
+	mask.XOR(b, *key, off+fromA)
 }
 
 // gatherLocked fills v with the queue's segments in the order they go out
@@ -468,16 +462,6 @@ func (w *Writer) consumeLocked(n int) {
 			w.over = nil
 		}
 	}
-}
-
-// vecs holds the slices of one writev, which exist only for the call.
-var vecs = sync.Pool{New: func() any { return new([socket.MaxVec][]byte) }}
-
-func getVec() *[socket.MaxVec][]byte { return vecs.Get().(*[socket.MaxVec][]byte) }
-
-func putVec(v *[socket.MaxVec][]byte, k int) {
-	clear(v[:k])
-	vecs.Put(v)
 }
 
 // Buffered returns the number of bytes accepted and not yet written.

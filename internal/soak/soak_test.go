@@ -469,9 +469,9 @@ func (e *echo) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 			if err != nil || !r.Ready {
 				return asyncio.NotReady[struct{}](), err
 			}
-			e.m, e.pending = wsconn.Message{}, false // the message was the connection's to lend until the next read
 			e.sc.accepted.Add(1)
 			e.sc.acceptedWire.Add(frameSize(len(e.m.Data)))
+			e.m, e.pending = wsconn.Message{}, false // the message was the connection's to lend until the next read
 		}
 		r, err := c.PollReadMessage(t)
 		if err != nil || !r.Ready {

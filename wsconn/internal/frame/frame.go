@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/pollws/pollws/internal/mask"
 )
 
 // Opcodes (RFC 6455 section 5.2).
@@ -116,34 +118,7 @@ func Parse(p []byte) (h Header, n int, err error) {
 
 // Mask applies the masking key to p in place; off is the offset of p[0]
 // in the frame's payload. Masking twice unmasks.
-func Mask(p []byte, key [4]byte, off int) {
-	if len(p) == 0 {
-		return
-	}
-	// Rotate the key so that k[0] applies to p[0].
-	var k [4]byte
-	for i := range k {
-		k[i] = key[(off+i)&3]
-	}
-	if len(p) >= 8 {
-		k32 := binary.LittleEndian.Uint32(k[:])
-		k64 := uint64(k32) | uint64(k32)<<32
-		for len(p) >= 32 {
-			binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)^k64)
-			binary.LittleEndian.PutUint64(p[8:], binary.LittleEndian.Uint64(p[8:])^k64)
-			binary.LittleEndian.PutUint64(p[16:], binary.LittleEndian.Uint64(p[16:])^k64)
-			binary.LittleEndian.PutUint64(p[24:], binary.LittleEndian.Uint64(p[24:])^k64)
-			p = p[32:]
-		}
-		for len(p) >= 8 {
-			binary.LittleEndian.PutUint64(p, binary.LittleEndian.Uint64(p)^k64)
-			p = p[8:]
-		}
-	}
-	for i := range p {
-		p[i] ^= k[i&3]
-	}
-}
+func Mask(p []byte, key [4]byte, off int) { mask.XOR(p, key, off) }
 
 // ValidCloseCode reports whether code may be sent in a close frame: the
 // codes RFC 6455 and the IANA registry define for use, and the

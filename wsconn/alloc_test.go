@@ -1,0 +1,57 @@
+package wsconn
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/pollws/pollws/wsconn/internal/frame"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
+)
+
+// TestSteadyStateAllocs: once warm, writing, flushing and reading
+// messages allocate nothing. The race detector allocates on its own, so
+// the test means something only without it (scripts/test runs it so).
+func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s, cl := wstest.TCPPair(t, false)
+	c := Server(s, &Options{PingInterval: -1, IdleTimeout: -1})
+	defer c.Close()
+	go io.Copy(io.Discard, cl) // the client reads what the server writes
+
+	msg := bytes.Repeat([]byte("m"), 128)
+	// What the client sends: masked frames the server reads, many at once.
+	var in bytes.Buffer
+	for range 64 {
+		h := frame.Header{Fin: true, Op: frame.OpBinary, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: int64(len(msg))}
+		var hb [frame.MaxHeader]byte
+		in.Write(hb[:frame.Put(&hb, &h)])
+		p := bytes.Clone(msg)
+		frame.Mask(p, h.Mask, 0)
+		in.Write(p)
+	}
+	batch := in.Bytes()
+	round := func() {
+		if _, err := cl.Write(batch); err != nil {
+			t.Fatal(err)
+		}
+		for range 64 {
+			m, err := c.ReadMessage(bgCtx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r, err := c.PollWriteMessage(nil, m.Type, m.Data); err != nil || !r.Ready {
+				t.Fatalf("PollWriteMessage = %+v, %v", r, err)
+			}
+		}
+		if r, err := c.PollFlush(nil); err != nil || !r.Ready {
+			t.Fatalf("PollFlush = %+v, %v", r, err)
+		}
+	}
+	round() // warm the pools
+	if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
+		t.Errorf("reading, echoing and flushing 64 messages: %v allocations, want 0", allocs)
+	}
+}
