@@ -50,8 +50,10 @@ type reader struct {
 	remain int64 // payload bytes of the frame still to come
 	size   int64 // payload bytes of the message so far, the current frame whole
 	text   frame.UTF8
-	err    error // sticky
-	self   bool  // the read in progress waits in its own goroutine
+	err    error  // sticky
+	self   bool   // the read in progress waits in its own goroutine
+	short  bool   // the last read of the socket took less than it could
+	ticks  uint32 // the read edges counted before the last read of the socket
 
 	got *pending // bytes a goroutine read for a connection without a socket, handed over under rmu
 }
@@ -310,14 +312,30 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 			t.Notify()
 			return Message{}, false, nil
 		}
-		ticks := c.rticks.Load()
-		switch err := c.fill(self); {
-		case err == nil:
+		// When the last read of the socket took less than it could, the
+		// socket had no more then, and the reactor reports any byte that
+		// came since as an edge after rd.ticks: no need to read again
+		// only to hear that it would block. Not so for the end of the
+		// stream or an error, which may have come with those bytes, on
+		// an edge seen before.
+		skip := rd.short && c.reg != nil && !self && !c.reg.Ended()
+		rd.short = false
+		var ticks uint32
+		var ferr error
+		if skip {
+			ticks, ferr = rd.ticks, errWouldBlock
+		} else {
+			ticks = c.rticks.Load()
+			rd.ticks = ticks
+			ferr = c.fill(self)
+		}
+		switch {
+		case ferr == nil:
 			continue
-		case self && errors.Is(err, os.ErrDeadlineExceeded) && !c.doomed.Load():
-			return Message{}, false, err // the context ended: ReadMessage tells
-		case err != errWouldBlock:
-			return Message{}, false, c.readFailed(err)
+		case self && errors.Is(ferr, os.ErrDeadlineExceeded) && !c.doomed.Load():
+			return Message{}, false, ferr // the context ended: ReadMessage tells
+		case ferr != errWouldBlock:
+			return Message{}, false, c.readFailed(ferr)
 		}
 		c.idle()
 		var wake asyncio.Wakeups
@@ -415,6 +433,7 @@ func (c *Conn) fill(self bool) error {
 		if err == socket.ErrWouldBlock {
 			err = errWouldBlock
 		}
+		rd.short = n > 0 && n < len(b)
 	default:
 		// This read may park: the replies to what was read go out first.
 		var wake asyncio.Wakeups

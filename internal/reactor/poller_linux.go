@@ -19,6 +19,7 @@ const wakeID = ^uint64(0)
 const (
 	readEvents  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
 	writeEvents = unix.EPOLLOUT | unix.EPOLLHUP | unix.EPOLLERR
+	endEvents   = unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR
 )
 
 // poller is an edge-triggered epoll set whose own descriptor is waited on
@@ -135,6 +136,9 @@ func (r *Reactor) loop(done chan struct{}) {
 			g := r.lookup(id)
 			if g == nil {
 				continue
+			}
+			if ev.Events&endEvents != 0 {
+				g.ended.Store(true)
 			}
 			if ev.Events&readEvents != 0 && g.read != nil {
 				wake = append(wake, g.read)

@@ -15,6 +15,7 @@ package reactor
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/internal/socket"
@@ -39,10 +40,20 @@ type Registration struct {
 	read, write *asyncio.Task
 	id          uint64 // index in r.regs and generation, as stored with the event
 	closed      bool   // guarded by r.mu
+	ended       atomic.Bool
 }
 
 // Socket returns the registered socket.
 func (g *Registration) Socket() *socket.Socket { return g.s }
+
+// Ended reports whether an edge told that the peer closed its side or the
+// socket failed. It is set before the read task is notified of that edge.
+//
+// A read that took less than it asked for drained the socket's bytes, and
+// any byte that comes later is a new edge; the end of the stream or an
+// error that came with those bytes is not: the reader that saw such an
+// edge before its short read must read again to find it.
+func (g *Registration) Ended() bool { return g.ended.Load() }
 
 // Reactor waits for readiness events of registered sockets and notifies
 // their tasks. A Reactor is safe for use by multiple goroutines.

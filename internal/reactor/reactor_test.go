@@ -168,6 +168,57 @@ func TestHangUpNotifiesReader(t *testing.T) {
 	}
 }
 
+// TestEndedAfterShortRead is the case Ended exists for: bytes and the
+// peer's reset come together, one edge tells of both, and a read that
+// takes the bytes (less than it asked for) leaves the error behind with
+// no edge to come.
+func TestEndedAfterShortRead(t *testing.T) {
+	for _, how := range []string{"close", "reset"} {
+		t.Run(how, func(t *testing.T) {
+			r := newReactor(t)
+			srv, cli := pair(t)
+			rd, wr := newSignal(), newSignal()
+			g, s := register(t, r, srv, rd, wr)
+			defer g.Close()
+			buf := make([]byte, 64)
+			s.Read(buf)
+			rd.drain()
+			if g.Ended() {
+				t.Fatal("Ended before the peer ended")
+			}
+			if _, err := cli.Write([]byte("last words")); err != nil {
+				t.Fatal(err)
+			}
+			if how == "reset" {
+				cli.SetLinger(0)
+			}
+			cli.Close()
+			// Both arrive before the reactor's event goroutine can tell
+			// them apart, or in two edges: either way, once the end was
+			// told, Ended reports it.
+			for !g.Ended() {
+				rd.wait(t, "the peer ended")
+			}
+			// Reading on finds the end, not a wait that no edge would
+			// end; over a close the bytes come first.
+			var got []byte
+			for {
+				n, err := s.Read(buf)
+				got = append(got, buf[:n]...)
+				if errors.Is(err, socket.ErrWouldBlock) {
+					t.Fatalf("read after the end was told: %v, with no edge to come", err)
+				}
+				if err != nil || n == 0 {
+					break
+				}
+			}
+			if how == "close" && string(got) != "last words" {
+				t.Fatalf("read %q before the end, want the last words", got)
+			}
+		})
+	}
+}
+
 func TestClosedRegistrationIsQuiet(t *testing.T) {
 	r := newReactor(t)
 	srv, cli := pair(t)

@@ -234,9 +234,13 @@ func TestSoak(t *testing.T) {
 	if report.Clean+report.Forced+report.Gone != live {
 		t.Errorf("drain: %d clean + %d forced + %d gone, want the %d connections live at the drain", report.Clean, report.Forced, report.Gone, live)
 	}
-	if report.Forced != forced || report.Undelivered != forcedBytes {
-		t.Errorf("drain: report counts %d forced connections and %d undelivered bytes; the connections closed hard are %d, holding %d bytes",
-			report.Forced, report.Undelivered, forced, forcedBytes)
+	// OnDone gets an UndeliveredError for every connection closed hard,
+	// also for one the report counts as gone because its peer left while
+	// the drain waited: the forced ones are at most those, and at least
+	// those less the gone.
+	if report.Forced > forced || report.Forced+report.Gone < forced || report.Undelivered != forcedBytes {
+		t.Errorf("drain: report counts %d forced and %d gone connections and %d undelivered bytes; the connections closed hard are %d, holding %d bytes",
+			report.Forced, report.Gone, report.Undelivered, forced, forcedBytes)
 	}
 	if p := peakConn.Load(); p > writeBound {
 		t.Errorf("a server connection held %d unsent bytes, over its bound of %d", p, writeBound)
