@@ -160,6 +160,7 @@ func (s *h2Server) h2Client(t *testing.T) http.RoundTripper {
 // h2Seen is what a server saw of one WebSocket.
 type h2Seen struct {
 	method, proto string
+	remote        string     // the request's RemoteAddr
 	msgs          int        // messages echoed
 	code          StatusCode // the close code it ended with
 	err           error      // why the echo ended
@@ -181,7 +182,7 @@ func newH2Echo() *h2Echo {
 }
 
 func (e *h2Echo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := h2Seen{method: r.Method, proto: r.Proto}
+	s := h2Seen{method: r.Method, proto: r.Proto, remote: r.RemoteAddr}
 	c, err := Upgrade(w, r, e.opts)
 	if err != nil {
 		s.err = err
