@@ -68,12 +68,13 @@ type UpgradeOptions struct {
 // GODEBUG=http2xconnect=1 in its environment. Upgrade answers 200 with the
 // negotiation, and the Conn runs over the request's stream: the request's
 // body is its input, w its output (flushed after each write), and it
-// behaves as over TCP, its closing handshake ending with the stream. The
-// refusals are those above, but for the method and key, which an extended
-// CONNECT has not, and they end only the stream. net/http ends the stream
-// when the handler returns: the handler must not return before
-// [Conn.HandlerDone] is closed, which it is at once over HTTP/1, so a
-// handler that waits for it serves both.
+// behaves as over TCP, its closing handshake ending with the stream. It is
+// refused as above where that applies (426 for a CONNECT for another
+// protocol, 403 for another origin, 400 for a malformed request), and a
+// refusal ends only the stream. net/http ends the stream when the handler
+// returns: the handler must not return before [Conn.HandlerDone] is
+// closed, which it is at once over HTTP/1, so a handler that waits for it
+// serves both.
 func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, error) {
 	if o == nil {
 		o = new(UpgradeOptions)

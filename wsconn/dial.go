@@ -84,18 +84,18 @@ func dial(ctx context.Context, rawURL string, o *DialOptions) (conn net.Conn, pr
 	if err != nil {
 		return nil, nil, "", err
 	}
-	if o.HTTP2 != nil {
-		conn, protocol, fallback, err := dialStream(ctx, u, o)
-		if !fallback {
-			return conn, nil, protocol, err
-		}
-		defer func(h2err error) {
-			if err != nil {
-				err = fmt.Errorf("%w (%v)", err, h2err)
-			}
-		}(err)
+	if o.HTTP2 == nil {
+		return dialHTTP1(ctx, u, o)
 	}
-	return dialHTTP1(ctx, u, o)
+	conn, protocol, fallback, h2err := dialStream(ctx, u, o)
+	if !fallback {
+		return conn, nil, protocol, h2err
+	}
+	conn, pre, protocol, err = dialHTTP1(ctx, u, o)
+	if err != nil {
+		err = fmt.Errorf("%w (%v)", err, h2err)
+	}
+	return conn, pre, protocol, err
 }
 
 // dialHTTP1 opens a WebSocket to u with an HTTP/1.1 upgrade on a

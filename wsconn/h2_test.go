@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,7 +113,9 @@ func TestHTTP2DialFallback(t *testing.T) {
 		return
 	}
 	echo := newH2Echo()
-	s := newH2Server(t, echo)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", echo)
+	s := newH2Server(t, mux)
 	o := &DialOptions{HTTP2: s.h2Client(t), TLSConfig: s.clientTLS}
 	ctx := context.Background()
 	c, err := Dial(ctx, s.wsURL("/ws"), o)
@@ -134,6 +137,14 @@ func TestHTTP2DialFallback(t *testing.T) {
 	}
 	if got := s.conns.Load(); got != 2 {
 		t.Errorf("the server accepted %d connections; want 2: the HTTP/2 one, then the WebSocket's own", got)
+	}
+
+	// When HTTP/1.1 fails too, the error says what both answered.
+	if c, err := Dial(ctx, s.wsURL("/nothing"), o); !errors.Is(err, handshake.ErrStatus) || !strings.Contains(err.Error(), "over HTTP/2: ") {
+		if c != nil {
+			c.Close()
+		}
+		t.Errorf("Dial of a path that is no WebSocket = %v; want the HTTP/1.1 answer and the HTTP/2 failure", err)
 	}
 }
 

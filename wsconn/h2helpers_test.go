@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -107,6 +108,7 @@ func newH2Server(t *testing.T, h http.Handler) *h2Server {
 	s.Server = httptest.NewUnstartedServer(s.handlers.Wrap(h))
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
 	s.EnableHTTP2 = true
+	s.Config.ErrorLog = log.New(testLog{t}, "server: ", 0)
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
 			s.conns.Add(1)
@@ -119,6 +121,14 @@ func newH2Server(t *testing.T, h http.Handler) *h2Server {
 		s.handlers.Wait()
 	})
 	return s
+}
+
+// testLog writes a server's log lines to its test's log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // wsURL returns the wss:// URL of path on s.
