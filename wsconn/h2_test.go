@@ -487,3 +487,77 @@ func TestHTTP2Keepalive(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTP2Reactor: a Reactor serves WebSockets over HTTP/2 streams, whose
+// handlers wait for HandlerDone after handing them over; the reactor's
+// end of each connection lets its handler return.
+func TestHTTP2Reactor(t *testing.T) {
+	if !inXConnect(t, true) {
+		return
+	}
+	const conns, msgs = 10, 100
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	ends := make(chan error, conns)
+	s := newH2Server(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := Upgrade(w, req, nil)
+		if err != nil {
+			t.Errorf("Upgrade: %v", err)
+			return
+		}
+		if err := r.Serve(c, &echoHandler{c: c}, func(err error) { ends <- err }); err != nil {
+			t.Error(err)
+			return
+		}
+		<-c.HandlerDone()
+	}))
+	o := &DialOptions{HTTP2: s.h2Client(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range conns {
+		c, err := Dial(ctx, s.wsURL("/"), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		wg.Go(func() {
+			for j := range msgs {
+				msg := fmt.Appendf(nil, "%d/%d", i, j)
+				if err := h2Send(ctx, c, Binary, msg); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, p, err := readMessage(ctx, c); err != nil || !bytes.Equal(p, msg) {
+					t.Errorf("echo %q, %v; want %q", p, err, msg)
+					return
+				}
+			}
+			if err := asyncio.Shutdown(ctx, c); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	for range conns {
+		select {
+		case err := <-ends:
+			var ce *CloseError
+			if !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+				t.Errorf("the reactor ended a connection with %v; want the peer's close 1000", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("the reactor did not end every connection")
+		}
+	}
+	if got := s.conns.Load(); got != 1 {
+		t.Errorf("the server accepted %d connections, want 1", got)
+	}
+}
