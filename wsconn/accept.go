@@ -54,15 +54,27 @@ type UpgradeOptions struct {
 // cannot tell reliably, so refusing them would refuse such clients only
 // sometimes.
 //
-// An HTTP/2 extended CONNECT (RFC 8441) is answered 501 Not Implemented.
-//
-// The Conn outlives the handler. A server that keeps many connections open
-// should serve each on a goroutine of its own and return from the handler:
-// until it returns, net/http keeps its goroutine for the connection and
-// about 10 KiB of buffers that the Conn never uses, more than an idle Conn
-// costs by itself. net/http cancels r.Context() when the handler returns,
-// so the goroutine needs a context of its own, such as
+// Over HTTP/1 the Conn outlives the handler. A server that keeps many
+// connections open should serve each on a goroutine of its own and return
+// from the handler: until it returns, net/http keeps its goroutine for the
+// connection and about 10 KiB of buffers that the Conn never uses, more
+// than an idle Conn costs by itself. net/http cancels r.Context() when the
+// handler returns, so the goroutine needs a context of its own, such as
 // context.WithoutCancel(r.Context()).
+//
+// Over HTTP/2, Upgrade accepts an extended CONNECT (RFC 8441: method
+// CONNECT, :protocol websocket), which browsers send when the server
+// offers it; Go's net/http offers it only in a process started with
+// GODEBUG=http2xconnect=1 in its environment. Upgrade answers 200 with the
+// negotiation, and the Conn runs over the request's stream: the request's
+// body is its input, w its output (flushed after each write), and it
+// behaves as over TCP, its closing handshake ending with the stream. It is
+// refused as above where that applies (426 for a CONNECT for another
+// protocol, 403 for another origin, 400 for a malformed request), and a
+// refusal ends only the stream. net/http ends the stream when the handler
+// returns: the handler must not return before [Conn.HandlerDone] is
+// closed, which it is at once over HTTP/1, so a handler that waits for it
+// serves both.
 func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, error) {
 	if o == nil {
 		o = new(UpgradeOptions)
@@ -83,9 +95,6 @@ type upgraded struct {
 	protocol string
 }
 
-// errHTTP2 refuses an extended CONNECT, until a Conn runs over a stream.
-var errHTTP2 = errors.New("WebSockets over HTTP/2 are not supported")
-
 // upgrade checks the handshake r, answers it and returns the hijacked
 // connection, or answers the refusal on w and returns why.
 func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgraded, error) {
@@ -99,10 +108,6 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		}
 		return upgraded{}, err
 	}
-	if req.HTTP2 {
-		http.Error(w, errHTTP2.Error(), http.StatusNotImplemented)
-		return upgraded{}, errHTTP2
-	}
 	check := o.CheckOrigin
 	if check == nil {
 		check = handshake.SameOrigin
@@ -113,7 +118,15 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		return upgraded{}, err
 	}
 	protocol := handshake.ChooseProtocol(req.Protocols, o.Protocols)
-	resp, err := handshake.AppendResponse(nil, req.Key, protocol, nil, o.Header)
+	exts := acceptExtensions(req, o)
+	if req.HTTP2 {
+		conn, err := acceptStream(w, r, protocol, exts, o.Header)
+		if err != nil {
+			return upgraded{}, err
+		}
+		return upgraded{conn: conn, protocol: protocol}, nil
+	}
+	resp, err := handshake.AppendResponse(nil, req.Key, protocol, exts, o.Header)
 	if err != nil {
 		http.Error(w, "the server's WebSocket handshake is misconfigured", http.StatusInternalServerError)
 		return upgraded{}, fmt.Errorf("UpgradeOptions.Header: %w", err)
@@ -133,6 +146,13 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		u.pre = bytes.Clone(b)
 	}
 	return u, nil
+}
+
+// acceptExtensions returns the extensions the server accepts of those req
+// offers, for the answer over either HTTP version: none yet. Compression
+// (permessage-deflate) is negotiated here when the options ask for it.
+func acceptExtensions(req *handshake.Request, o *UpgradeOptions) []handshake.Extension {
+	return nil
 }
 
 // onOwnStack runs f on a goroutine of its own and waits for it. The

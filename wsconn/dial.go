@@ -40,6 +40,20 @@ type DialOptions struct {
 	// over what it returns), for a proxy, a local address or socket
 	// options. Nil means a net.Dialer's DialContext.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// HTTP2, if set, opens the WebSocket as a stream of an HTTP/2
+	// connection (RFC 8441), where the server offers that: an HTTP/2
+	// client that sends a CONNECT request with a ":protocol" header field
+	// as an extended CONNECT, such as golang.org/x/net/http2's Transport,
+	// which also keeps one connection per server for all the WebSockets
+	// and requests it carries. It dials its own connections: TLSConfig
+	// and NetDial are not used for them. When its round trip fails without
+	// an answer (the server speaks no HTTP/2 or offers no extended
+	// CONNECT, or was not reached), Dial goes on over HTTP/1.1 on a
+	// connection of its own, as without HTTP2: to a server known not to
+	// offer it, that costs a connection attempt per Dial. An answer other
+	// than 2xx fails Dial. Nil, the default, dials HTTP/1.1.
+	HTTP2 http.RoundTripper
 }
 
 // dialMaxResponse bounds the bytes Dial reads for the server's answer to
@@ -51,7 +65,8 @@ const dialMaxResponse = 1 << 20
 // and the opening handshake. The server's answer must switch protocols
 // with the right Sec-WebSocket-Accept, and choose no subprotocol but one
 // of [DialOptions.Protocols]; else Dial fails with an error that says what
-// the server answered.
+// the server answered. With [DialOptions].HTTP2 set, Dial first asks for
+// the WebSocket as an HTTP/2 stream, whose answer must be 2xx.
 func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, error) {
 	if o == nil {
 		o = new(DialOptions)
@@ -70,6 +85,23 @@ func dial(ctx context.Context, rawURL string, o *DialOptions) (conn net.Conn, pr
 	if err != nil {
 		return nil, nil, "", err
 	}
+	if o.HTTP2 == nil {
+		return dialHTTP1(ctx, u, o)
+	}
+	conn, protocol, fallback, h2err := dialStream(ctx, u, o)
+	if !fallback {
+		return conn, nil, protocol, h2err
+	}
+	conn, pre, protocol, err = dialHTTP1(ctx, u, o)
+	if err != nil {
+		err = fmt.Errorf("%w (%v)", err, h2err)
+	}
+	return conn, pre, protocol, err
+}
+
+// dialHTTP1 opens a WebSocket to u with an HTTP/1.1 upgrade on a
+// connection of its own.
+func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn, pre []byte, protocol string, err error) {
 	req, key, err := handshake.NewRequest(u, o.Protocols, nil, o.Header)
 	if err != nil {
 		return nil, nil, "", err

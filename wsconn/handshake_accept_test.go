@@ -330,19 +330,72 @@ func TestUpgradeHeader(t *testing.T) {
 	}
 }
 
-// TestUpgradeHTTP2 checks that an extended CONNECT is refused clearly
-// until a Conn runs over an HTTP/2 stream.
+// TestUpgradeHTTP2 checks the answer to an extended CONNECT: 200 with the
+// chosen subprotocol and none of the 101's fields, flushed; the Conn's
+// HandlerDone is closed once the Conn is.
 func TestUpgradeHTTP2(t *testing.T) {
 	r := httptest.NewRequest(http.MethodConnect, "https://example.com/chat", nil)
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
 	r.Header[":protocol"] = []string{"websocket"}
 	r.Header.Set("Sec-WebSocket-Version", "13")
+	r.Header.Set("Sec-WebSocket-Protocol", "other, chat")
 	w := httptest.NewRecorder()
-	if c, err := Upgrade(w, r, nil); err == nil || w.Code != http.StatusNotImplemented {
-		if c != nil {
-			c.Close()
+	c, err := Upgrade(w, r, &UpgradeOptions{Protocols: []string{"chat"}, Header: http.Header{"X-Extra": {"1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := w.Result().Header
+	if w.Code != http.StatusOK || !w.Flushed || h.Get("Sec-WebSocket-Protocol") != "chat" || h.Get("X-Extra") != "1" || c.Subprotocol() != "chat" {
+		t.Errorf("answered %d (flushed %v) with %v, Subprotocol %q; want 200, flushed, chat and X-Extra", w.Code, w.Flushed, h, c.Subprotocol())
+	}
+	for _, name := range []string{"Upgrade", "Connection", "Sec-WebSocket-Accept"} {
+		if v := h.Values(name); v != nil {
+			t.Errorf("the answer carries %s: %q", name, v)
 		}
-		t.Errorf("Upgrade = %v, answered %d; want an error and 501", err, w.Code)
+	}
+	select {
+	case <-c.HandlerDone():
+		t.Fatal("HandlerDone is closed while the Conn is open")
+	default:
+	}
+	c.Close()
+	select {
+	case <-c.HandlerDone():
+	default:
+		t.Fatal("HandlerDone is open after Close")
+	}
+}
+
+// TestUpgradeHTTP2Refused: an extended CONNECT for another protocol, or
+// from another origin, is refused without a Conn, and only its stream
+// ends.
+func TestUpgradeHTTP2Refused(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		protocol string
+		origin   string
+		status   int
+	}{
+		{"not websocket", "webtransport", "", http.StatusUpgradeRequired},
+		{"cross-origin", "websocket", "https://evil.example", http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodConnect, "https://example.com/chat", nil)
+			r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+			r.Header[":protocol"] = []string{tc.protocol}
+			r.Header.Set("Sec-WebSocket-Version", "13")
+			if tc.origin != "" {
+				r.Header.Set("Origin", tc.origin)
+			}
+			w := httptest.NewRecorder()
+			if c, err := Upgrade(w, r, nil); err == nil || w.Code != tc.status || w.Header().Get("Connection") != "" {
+				if c != nil {
+					c.Close()
+				}
+				t.Errorf("Upgrade = %v, answered %d with %v; want an error and %d without Connection", err, w.Code, w.Header(), tc.status)
+			}
+		})
 	}
 }
 

@@ -25,6 +25,43 @@ var requestReserved = []string{"Upgrade", "Connection", "Sec-WebSocket-Key", "Se
 // token), [ErrExtensions] or [ErrHeader] (as for [AppendResponse], with
 // Sec-WebSocket-Key and Sec-WebSocket-Version also reserved).
 func NewRequest(u *url.URL, protocols []string, exts []Extension, extra http.Header) (req *http.Request, key string, err error) {
+	req, err = newRequest(u, protocols, exts, extra, requestReserved)
+	if err != nil {
+		return nil, "", err
+	}
+	var nonce [16]byte
+	rand.Read(nonce[:]) // never fails: crypto/rand.Read aborts the program instead
+	key = base64.StdEncoding.EncodeToString(nonce[:])
+	req.Header["Upgrade"] = []string{"websocket"}
+	req.Header["Connection"] = []string{"Upgrade"}
+	req.Header["Sec-WebSocket-Key"] = []string{key}
+	return req, key, nil
+}
+
+// NewConnectRequest returns the extended CONNECT (RFC 8441 section 4) that
+// opens a WebSocket over HTTP/2 for the ws:// or wss:// URL u, for an
+// HTTP/2 client that sends a CONNECT request with a ":protocol" header
+// field as an extended CONNECT (golang.org/x/net/http2's Transport does):
+// method CONNECT, :protocol websocket, Sec-WebSocket-Version 13, the
+// offered protocols and exts and extra header fields, and no key, Upgrade
+// or Connection. Its URL is u's with http or https for the scheme; its
+// Body is nil. The errors are [NewRequest]'s; extra can set no
+// pseudo-header, whose name is not a token.
+func NewConnectRequest(u *url.URL, protocols []string, exts []Extension, extra http.Header) (*http.Request, error) {
+	req, err := newRequest(u, protocols, exts, extra, requestReserved)
+	if err != nil {
+		return nil, err
+	}
+	req.Method = http.MethodConnect
+	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	req.Header[":protocol"] = []string{"websocket"}
+	return req, nil
+}
+
+// newRequest returns what the requests of both HTTP versions share: the
+// target, Host, basic authentication, Sec-WebSocket-Version, the offers
+// and the extra header fields, which may not be among reserved.
+func newRequest(u *url.URL, protocols []string, exts []Extension, extra http.Header, reserved []string) (*http.Request, error) {
 	target := *u
 	switch u.Scheme {
 	case "ws":
@@ -32,14 +69,14 @@ func NewRequest(u *url.URL, protocols []string, exts []Extension, extra http.Hea
 	case "wss":
 		target.Scheme = "https"
 	default:
-		return nil, "", fmt.Errorf("%w: scheme %q", ErrURL, u.Scheme)
+		return nil, fmt.Errorf("%w: scheme %q", ErrURL, u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, "", fmt.Errorf("%w: no host in %q", ErrURL, u.Redacted())
+		return nil, fmt.Errorf("%w: no host in %q", ErrURL, u.Redacted())
 	}
 	target.Fragment, target.RawFragment, target.User = "", "", nil
-	if err := checkExtra(extra, requestReserved...); err != nil {
-		return nil, "", err
+	if err := checkExtra(extra, reserved...); err != nil {
+		return nil, err
 	}
 	h := make(http.Header, len(extra)+6)
 	host := u.Host
@@ -54,16 +91,10 @@ func NewRequest(u *url.URL, protocols []string, exts []Extension, extra http.Hea
 			h.Add(name, v)
 		}
 	}
-	var nonce [16]byte
-	rand.Read(nonce[:]) // never fails: crypto/rand.Read aborts the program instead
-	key = base64.StdEncoding.EncodeToString(nonce[:])
-	h["Upgrade"] = []string{"websocket"}
-	h["Connection"] = []string{"Upgrade"}
-	h["Sec-WebSocket-Key"] = []string{key}
 	h["Sec-WebSocket-Version"] = []string{"13"}
 	for _, p := range protocols {
 		if !isToken(p) {
-			return nil, "", fmt.Errorf("%w: subprotocol %q is not a token", ErrProtocols, p)
+			return nil, fmt.Errorf("%w: subprotocol %q is not a token", ErrProtocols, p)
 		}
 	}
 	if len(protocols) > 0 {
@@ -72,11 +103,11 @@ func NewRequest(u *url.URL, protocols []string, exts []Extension, extra http.Hea
 	if len(exts) > 0 {
 		v, err := FormatExtensions(exts)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
 		h["Sec-WebSocket-Extensions"] = []string{v}
 	}
-	req = &http.Request{
+	req := &http.Request{
 		Method:     http.MethodGet,
 		URL:        &target,
 		Proto:      "HTTP/1.1",
@@ -89,7 +120,7 @@ func NewRequest(u *url.URL, protocols []string, exts []Extension, extra http.Hea
 		pass, _ := u.User.Password()
 		req.SetBasicAuth(u.User.Username(), pass)
 	}
-	return req, key, nil
+	return req, nil
 }
 
 // Response is what a server chose in an answer that [CheckResponse]
@@ -120,6 +151,17 @@ func CheckResponse(resp *http.Response, key string, protocols []string, exts []E
 	}
 	if vs, want := resp.Header.Values("Sec-WebSocket-Accept"), AcceptKey(key); len(vs) != 1 || vs[0] != want {
 		return Response{}, fmt.Errorf("%w: got %q, want %q", ErrAccept, vs, want)
+	}
+	return negotiated(resp.Header, protocols, exts)
+}
+
+// CheckConnectResponse checks a server's answer to an extended CONNECT
+// sent with [NewConnectRequest], offering protocols and exts (RFC 8441
+// section 5): the status must be 2xx ([ErrStatus]); the subprotocol and
+// extensions are checked as by [CheckResponse].
+func CheckConnectResponse(resp *http.Response, protocols []string, exts []Extension) (Response, error) {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return Response{}, fmt.Errorf("%w: %s %s", ErrStatus, resp.Proto, resp.Status)
 	}
 	return negotiated(resp.Header, protocols, exts)
 }

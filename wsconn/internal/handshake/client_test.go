@@ -189,3 +189,82 @@ func TestCheckResponseErrorMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectRoundTrip: the client's extended CONNECT is what ParseRequest
+// accepts as one, with the offers carried across, and it carries none of
+// the HTTP/1 upgrade's fields.
+func TestConnectRoundTrip(t *testing.T) {
+	exts := []Extension{{"permessage-deflate", []Param{{"client_max_window_bits", ""}}}}
+	req, err := NewConnectRequest(mustURL(t, "wss://user:pw@example.com/chat?room=1#frag"), []string{"v2", "chat"}, exts,
+		http.Header{"Origin": {"https://example.com"}, "Host": {"other.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Method != http.MethodConnect || req.URL.String() != "https://example.com/chat?room=1" || req.Host != "other.example" {
+		t.Errorf("request %s %s Host %s; want CONNECT https://example.com/chat?room=1 Host other.example", req.Method, req.URL, req.Host)
+	}
+	for _, name := range []string{"Upgrade", "Connection", "Sec-WebSocket-Key"} {
+		if v, ok := req.Header[name]; ok {
+			t.Errorf("an extended CONNECT carries %s: %q", name, v)
+		}
+	}
+	if u, p, ok := req.BasicAuth(); !ok || u != "user" || p != "pw" {
+		t.Errorf("basic authentication %q %q %v; want user pw", u, p, ok)
+	}
+	// An HTTP/2 client sends the field names in lower case; the server
+	// reads them canonical.
+	r := req.Clone(t.Context())
+	r.Header = make(http.Header)
+	for name, vs := range req.Header {
+		for _, v := range vs {
+			r.Header.Add(name, v)
+		}
+	}
+	parsed, err := ParseRequest(r)
+	if err != nil {
+		t.Fatalf("ParseRequest: %v", err)
+	}
+	if want := (Request{HTTP2: true, Protocols: []string{"v2", "chat"}, Extensions: exts}); !reflect.DeepEqual(*parsed, want) {
+		t.Errorf("the server sees %+v, want %+v", *parsed, want)
+	}
+	for _, extra := range []http.Header{{":protocol": {"x"}}, {"Sec-WebSocket-Key": {"x"}}, {"Connection": {"close"}}} {
+		if _, err := NewConnectRequest(mustURL(t, "wss://example.com/"), nil, nil, extra); !errors.Is(err, ErrHeader) {
+			t.Errorf("NewConnectRequest with extra %v = %v; want an error wrapping ErrHeader", extra, err)
+		}
+	}
+	if _, err := NewConnectRequest(mustURL(t, "https://example.com/"), nil, nil, nil); !errors.Is(err, ErrURL) {
+		t.Errorf("NewConnectRequest of an https URL = %v; want an error wrapping ErrURL", err)
+	}
+}
+
+func TestCheckConnectResponse(t *testing.T) {
+	offered := []Extension{{"permessage-deflate", nil}}
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		want   Response
+		err    error
+	}{
+		{"200", 200, nil, Response{}, nil},
+		{"any 2xx", 204, nil, Response{}, nil},
+		{"chosen subprotocol and extension", 200, http.Header{"Sec-Websocket-Protocol": {"chat"}, "Sec-Websocket-Extensions": {"permessage-deflate"}},
+			Response{Protocol: "chat", Extensions: []Extension{{"permessage-deflate", nil}}}, nil},
+		{"101", 101, nil, Response{}, ErrStatus},
+		{"403", 403, nil, Response{}, ErrStatus},
+		{"501", 501, nil, Response{}, ErrStatus},
+		{"subprotocol not offered", 200, http.Header{"Sec-Websocket-Protocol": {"other"}}, Response{}, ErrProtocolNotOffered},
+		{"extension not offered", 200, http.Header{"Sec-Websocket-Extensions": {"x-c"}}, Response{}, ErrExtensionNotOffered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: tc.status, Status: http.StatusText(tc.status), Proto: "HTTP/2.0", Header: tc.header}
+			got, err := CheckConnectResponse(resp, []string{"chat"}, offered)
+			if tc.err == nil && (err != nil || !reflect.DeepEqual(got, tc.want)) {
+				t.Fatalf("CheckConnectResponse = %+v, %v; want %+v", got, err, tc.want)
+			}
+			if tc.err != nil && !errors.Is(err, tc.err) {
+				t.Fatalf("CheckConnectResponse = %+v, %v; want an error wrapping %v", got, err, tc.err)
+			}
+		})
+	}
+}

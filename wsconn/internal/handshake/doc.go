@@ -10,7 +10,9 @@
 // that fails gets the answer its [*RequestError] names ([RequestError.Refuse]).
 //
 // A client sends [NewRequest]'s request, reads the answer with
-// [net/http.ReadResponse] and checks it with [CheckResponse].
+// [net/http.ReadResponse] and checks it with [CheckResponse]; over HTTP/2
+// it sends [NewConnectRequest]'s through an HTTP/2 client and checks the
+// answer with [CheckConnectResponse].
 //
 // Header fields follow RFC 7230: Connection, Upgrade, Sec-WebSocket-Protocol
 // and Sec-WebSocket-Extensions are comma-separated lists that may span
