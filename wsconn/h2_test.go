@@ -382,7 +382,7 @@ func TestHTTP2ReadMessageContext(t *testing.T) {
 
 // TestHTTP2Keepalive: over a stream the server pings as over TCP, and a
 // peer's pongs keep an echo open past its idle timeout; a connection
-// whose peer stays silent gets close 1001 when the timeout runs out, then
+// whose peer stays silent gets close 1008 when the timeout runs out, then
 // the end of the stream.
 func TestHTTP2Keepalive(t *testing.T) {
 	if !inXConnect(t, true) {
@@ -470,8 +470,8 @@ func TestHTTP2Keepalive(t *testing.T) {
 				t.Fatalf("no close frame from the server: %v", err)
 			}
 			if f.Header.OpCode == ws.OpClose {
-				if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusGoingAway {
-					t.Fatalf("close code %d, want 1001", code)
+				if code, _ := ws.ParseCloseFrameData(f.Payload); code != ws.StatusPolicyViolation {
+					t.Fatalf("close code %d, want 1008", code)
 				}
 				break
 			}
@@ -482,8 +482,8 @@ func TestHTTP2Keepalive(t *testing.T) {
 		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 			t.Errorf("the stream after the server's close: %v; want its end", err)
 		}
-		if code := <-silent; code != StatusGoingAway {
-			t.Errorf("the server's Conn ended with %d, want 1001", code)
+		if code := <-silent; code != StatusPolicyViolation {
+			t.Errorf("the server's Conn ended with %d, want 1008", code)
 		}
 	})
 }

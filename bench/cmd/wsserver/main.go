@@ -36,6 +36,9 @@ import (
 type impl struct {
 	// echo serves the WebSocket echo through net/http.
 	echo http.HandlerFunc
+	// listener, if set, wraps the TCP listener net/http serves (under TLS
+	// too), as the implementation's docs advise.
+	listener func(net.Listener) (net.Listener, error)
 	// sub and pub serve the broadcast hub; nil when there is none.
 	sub, pub http.HandlerFunc
 	// raw serves a raw TCP listener instead of HTTP.
@@ -119,6 +122,11 @@ func main() {
 		ln.Close()
 	default:
 		mux := http.NewServeMux()
+		if im.listener != nil {
+			if ln, err = im.listener(ln); err != nil {
+				log.Fatal(err)
+			}
+		}
 		mux.Handle("/ws", im.echo)
 		if im.sub != nil {
 			mux.Handle("/sub", im.sub)

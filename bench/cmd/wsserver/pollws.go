@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log"
+	"net"
 	"net/http"
 
 	"github.com/gorilla/websocket"
@@ -38,6 +39,9 @@ func newPollws() impl {
 		return c
 	}
 	return impl{
+		// wsconn.NewListener's connections let the reactor serve
+		// WebSockets over TLS without a goroutine too.
+		listener: func(ln net.Listener) (net.Listener, error) { return wsconn.NewListener(ln, nil) },
 		echo: func(w http.ResponseWriter, req *http.Request) {
 			if c := upgrade(w, req); c != nil {
 				r.Serve(c, &echo{c: c}, nil)
