@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/pollws/pollws/wsconn/internal/deflate"
 	"github.com/pollws/pollws/wsconn/internal/handshake"
 )
 
@@ -54,6 +55,11 @@ type UpgradeOptions struct {
 // cannot tell reliably, so refusing them would refuse such clients only
 // sometimes.
 //
+// With [Options].Compression set, Upgrade accepts the first
+// permessage-deflate offer of the client that it can honour and answers
+// it in the 101; an offer it cannot read is declined, never a failed
+// handshake.
+//
 // An HTTP/2 extended CONNECT (RFC 8441) is answered 501 Not Implemented.
 //
 // The Conn outlives the handler. A server that keeps many connections open
@@ -73,6 +79,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, 
 	}
 	c := newConn(hs.conn, hs.pre, &o.Options, false)
 	c.subprotocol = hs.protocol
+	c.negotiated(hs.deflate, hs.compress)
 	return c, nil
 }
 
@@ -81,6 +88,8 @@ type upgraded struct {
 	conn     net.Conn
 	pre      []byte // read past the request
 	protocol string
+	compress bool           // permessage-deflate was agreed
+	deflate  deflate.Params // what was agreed
 }
 
 // errHTTP2 refuses an extended CONNECT, until a Conn runs over a stream.
@@ -113,7 +122,8 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		return upgraded{}, err
 	}
 	protocol := handshake.ChooseProtocol(req.Protocols, o.Protocols)
-	resp, err := handshake.AppendResponse(nil, req.Key, protocol, nil, o.Header)
+	ext, params, compress := deflate.Accept(req.Extensions, o.Compression.deflateOptions())
+	resp, err := handshake.AppendResponse(nil, req.Key, protocol, extensionsOf(ext, compress), o.Header)
 	if err != nil {
 		http.Error(w, "the server's WebSocket handshake is misconfigured", http.StatusInternalServerError)
 		return upgraded{}, fmt.Errorf("UpgradeOptions.Header: %w", err)
@@ -127,7 +137,7 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		conn.Close()
 		return upgraded{}, err
 	}
-	u := upgraded{conn: conn, protocol: protocol}
+	u := upgraded{conn: conn, protocol: protocol, compress: compress, deflate: params}
 	if n := rw.Reader.Buffered(); n > 0 {
 		b, _ := rw.Reader.Peek(n)
 		u.pre = bytes.Clone(b)

@@ -54,6 +54,7 @@ type Conn struct {
 	budget   atomic.Int64 // bytes a served handler may still read in this poll; 0: no limit, -1: spent
 	waiting  atomic.Bool  // cl.wait is not empty
 	mask     masker
+	z        *compression // permessage-deflate, when agreed; else nil
 
 	rd reader
 

@@ -17,6 +17,15 @@ import (
 // larger of its buffer and one message. The frames go out when the buffer
 // fills, on [Conn.PollFlush], or before a read waits for the peer.
 //
+// On a connection that agreed on permessage-deflate (see
+// [Options].Compression), a message of at least MinSize bytes goes out
+// compressed, under the same contract: it is compressed only once the
+// buffer has room for the most its compression can take (its size, plus
+// a few bytes per 16 KiB), so that a NotReady answer costs no compression.
+// When the buffer has less room, the message waits like any other, or, if
+// room for it as it is came meanwhile, goes out uncompressed: the peer
+// reads it the same.
+//
 // Writes after Shutdown began, or after the peer's close frame came, fail
 // with [asyncio.ErrShutdown].
 func (c *Conn) PollWriteMessage(t *asyncio.Task, typ MessageType, p []byte) (asyncio.Async[int], error) {
@@ -26,7 +35,7 @@ func (c *Conn) PollWriteMessage(t *asyncio.Task, typ MessageType, p []byte) (asy
 	one := [1][]byte{p}
 	var wake asyncio.Wakeups
 	c.mu.Lock()
-	r, err := c.frameLocked(t, true, byte(typ), one[:], nil, &wake)
+	r, err := c.messageLocked(t, byte(typ), one[:], &wake)
 	c.mu.Unlock()
 	wake.Notify()
 	return r, err
@@ -62,7 +71,7 @@ func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], err
 	body := bufChunks(b, &chunks)
 	var wake asyncio.Wakeups
 	c.mu.Lock()
-	r, err := c.frameLocked(t, true, frame.OpBinary, body, nil, &wake)
+	r, err := c.messageLocked(t, frame.OpBinary, body, &wake)
 	c.mu.Unlock()
 	wake.Notify()
 	if r.Ready && err == nil {
@@ -88,6 +97,18 @@ func (c *Conn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	return unit(ready, err)
 }
 
+// messageLocked writes one whole message of op, whose payload is the
+// concatenation of body, in one frame: compressed when the connection
+// compresses and the message is worth it, all or nothing either way.
+func (c *Conn) messageLocked(t *asyncio.Task, op byte, body [][]byte, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
+	if c.z != nil {
+		if r, done, err := c.compressedLocked(t, op, body, wake); done {
+			return r, err
+		}
+	}
+	return c.frameLocked(t, true, op, body, nil, wake)
+}
+
 // frameLocked writes one frame of op whose payload is the concatenation
 // of body, all or nothing, and answers Ready(payload length). owner is
 // the MessageWriter writing it, if any. It adds to wake the tasks to
@@ -96,7 +117,7 @@ func (c *Conn) frameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, ow
 	if err := c.writableLocked(op, owner); err != nil {
 		return asyncio.NotReady[int](), err
 	}
-	n, ready, err := c.putFrameLocked(t, fin, op, body, false, wake)
+	n, ready, err := c.putFrameLocked(t, fin, 0, op, body, false, wake)
 	if !ready || err != nil {
 		return asyncio.NotReady[int](), err
 	}
@@ -109,14 +130,15 @@ func (c *Conn) frameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, ow
 	return asyncio.Ready(n), nil
 }
 
-// putFrameLocked queues one frame; a priority frame (control) may pass a
-// full buffer by one frame. It answers the payload length.
-func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
+// putFrameLocked queues one frame with the reserved bits rsv; a priority
+// frame (control) may pass a full buffer by one frame. It answers the
+// payload length.
+func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, rsv, op byte, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
 	total := 0
 	for _, b := range body {
 		total += len(b)
 	}
-	h := frame.Header{Fin: fin, Op: op, Length: int64(total)}
+	h := frame.Header{Fin: fin, Rsv: rsv, Op: op, Length: int64(total)}
 	q := sendq.Req{Body: body, Whole: true, Priority: priority}
 	if c.client {
 		h.Masked = true
@@ -134,7 +156,7 @@ func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte,
 // buffer, in order with the frames before it.
 func (c *Conn) controlLocked(t *asyncio.Task, op byte, p []byte, wake *asyncio.Wakeups) (bool, error) {
 	one := [1][]byte{p}
-	_, ready, err := c.putFrameLocked(t, true, op, one[:], true, wake)
+	_, ready, err := c.putFrameLocked(t, true, 0, op, one[:], true, wake)
 	return ready, err
 }
 
@@ -156,6 +178,9 @@ func (c *Conn) writableLocked(op byte, owner *MessageWriter) error {
 // bounded buffer. While it is open, other messages of the connection fail
 // with [ErrMessageInProgress]; control frames still go between its
 // fragments.
+//
+// Its fragments go out uncompressed, even on a connection that agreed on
+// permessage-deflate: a compressed message is compressed whole.
 //
 // A MessageWriter is safe for use by multiple goroutines, which write
 // its fragments in the order their writes are taken.
