@@ -38,6 +38,8 @@ func zEchoRun(t *testing.T, z *zRaw, sizes []int, count, frag int) {
 	r := rand.New(rand.NewPCG(12, 13))
 	sent := 0
 	for _, n := range sizes {
+		// A ping between messages: its pong must come uncompressed.
+		z.writeFrames(t, ws.OpPing, 0, []byte("ping"), 0)
 		for _, kind := range zPayloads {
 			for range count {
 				msg := kind.make(r, n)

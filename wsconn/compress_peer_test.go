@@ -166,6 +166,9 @@ func (z *zRaw) read(t testing.TB) (ws.OpCode, []byte, error) {
 		if h.Masked {
 			return 0, nil, fmt.Errorf("a masked frame from the server")
 		}
+		if h.OpCode.IsControl() && h.Rsv != 0 {
+			return 0, nil, fmt.Errorf("RSV bits %#x on a control frame", h.Rsv)
+		}
 		switch {
 		case h.OpCode == ws.OpClose:
 			code := 0
