@@ -10,7 +10,7 @@ import (
 )
 
 // compressedLocked writes one whole message of op, the concatenation of
-// body, compressed in one frame with RSV1. done is false when it did not
+// body, compressed in one frame with RSV1; it may change body's slices. done is false when it did not
 // write it, and the message is to go as it is: below the compression
 // threshold, or when the send queue has not room for the most its
 // compression can take. A full queue then answers NotReady to the plain
@@ -23,7 +23,7 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 	for _, b := range body {
 		n += len(b)
 	}
-	if !z.w.ShouldCompress(n) {
+	if len(body) == 0 || !z.w.ShouldCompress(n) {
 		return r, false, nil
 	}
 	if err := c.writableLocked(op, nil); err != nil {
@@ -62,8 +62,10 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 		pool.Put(buf)
 		return asyncio.NotReady[int](), true, fmt.Errorf("wsconn: compressing a message: %w", err)
 	}
-	one := [1][]byte{out}
-	_, ready, err := c.putFrameLocked(t, true, rsv1, op, one[:], false, wake)
+	// body is the caller's own list, made for this write: it carries the
+	// compressed payload now, which saves a second one.
+	body[0] = out
+	_, ready, err := c.putFrameLocked(t, true, rsv1, op, body[:1], false, wake)
 	pool.Put(buf)
 	if !ready || err != nil {
 		// Only a connection that failed refuses what roomLocked let

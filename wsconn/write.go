@@ -99,7 +99,8 @@ func (c *Conn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 
 // messageLocked writes one whole message of op, whose payload is the
 // concatenation of body, in one frame: compressed when the connection
-// compresses and the message is worth it, all or nothing either way.
+// compresses and the message is worth it, all or nothing either way. It
+// may change body's slices, which the caller made for this write.
 func (c *Conn) messageLocked(t *asyncio.Task, op byte, body [][]byte, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
 	if c.z != nil {
 		if r, done, err := c.compressedLocked(t, op, body, wake); done {
