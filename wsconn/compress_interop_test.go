@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
 	"github.com/gobwas/ws/wsutil"
@@ -217,7 +217,8 @@ func zClientEcho(t *testing.T, c *Conn, serverCompresses int) {
 func TestCompressInteropGobwasClient(t *testing.T) {
 	srv, counts := zEchoServer(t, &UpgradeOptions{Options: zOn(CompressionOptions{ContextTakeover: true})})
 	offer := wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
-	d := ws.Dialer{Extensions: []httphead.Option{offer.Option()}}
+	var d ws.Dialer
+	d.Extensions = append(d.Extensions, offer.Option())
 	conn, br, hs, err := d.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -357,6 +358,52 @@ func gobwasEchoServer(conn net.Conn) {
 		}
 		if wr.Flush() != nil {
 			return
+		}
+	}
+}
+
+// TestCompressReactorEcho: connections served by a Reactor compress and
+// inflate as those read by a goroutine do. Clients (gorilla with
+// compression) pipeline their messages, so that the echoes fill the
+// connections' buffers.
+func TestCompressReactorEcho(t *testing.T) {
+	const clients, msgs = 20, 100
+	s := newReactorServer(t, &Options{BufferSize: 8 << 10, Compression: &CompressionOptions{}})
+	payload := func(i, j int) []byte {
+		return zJSON(rand.New(rand.NewPCG(uint64(i), uint64(j))), 100+j*150)
+	}
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			d := websocket.Dialer{EnableCompression: true}
+			c, _, err := d.Dial(s.url(), nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			go func() {
+				for j := range msgs {
+					if err := c.WriteMessage(websocket.TextMessage, payload(i, j)); err != nil {
+						return
+					}
+				}
+			}()
+			for j := range msgs {
+				_, p, err := c.ReadMessage()
+				if err != nil || !bytes.Equal(p, payload(i, j)) {
+					t.Errorf("client %d message %d: %d bytes, %v", i, j, len(p), err)
+					return
+				}
+			}
+			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
+			c.ReadMessage()
+		})
+	}
+	wg.Wait()
+	for range clients {
+		if err := <-s.ends; !errors.As(err, new(*CloseError)) {
+			t.Errorf("handler ended with %v, want the peer's close", err)
 		}
 	}
 }

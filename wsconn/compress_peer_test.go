@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
 	kflate "github.com/klauspost/compress/flate"
@@ -43,11 +42,10 @@ type zRaw struct {
 // in order (none: no offer), and compresses at level (0: 6).
 func zRawDial(t testing.TB, url string, level int, offers ...wsflate.Parameters) *zRaw {
 	t.Helper()
-	var opts []httphead.Option
+	var d ws.Dialer
 	for _, o := range offers {
-		opts = append(opts, o.Option())
+		d.Extensions = append(d.Extensions, o.Option())
 	}
-	d := ws.Dialer{Extensions: opts}
 	conn, br, hs, err := d.Dial(context.Background(), url)
 	if err != nil {
 		t.Fatalf("dial offering %+v: %v", offers, err)
