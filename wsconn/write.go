@@ -62,7 +62,8 @@ func (c *Conn) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) 
 }
 
 // WriteBuf writes what b holds (up to eight of its chunks) as one binary
-// message, with one vectored write, and advances b past it.
+// message, with one vectored write, and advances b past it. A message
+// that goes out compressed is compressed whole, its chunks gathered first.
 func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], error) {
 	if b.Remaining() == 0 {
 		return c.PollWrite(t, nil)
