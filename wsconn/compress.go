@@ -25,7 +25,8 @@ import (
 // message on, about 0.83 MB at level 1 (1.09 MB with a window below 15
 // bits), and the peer's window from the first compressed message it
 // reads, 1<<bits bytes (32 KiB unless a smaller window was agreed, 512
-// bytes at least), for as long as the connection lives. Small messages that
+// bytes at least), for as long as the connection lives: 0.86 MB per
+// connection measured, after a message each way. Small messages that
 // resemble the ones before them then compress much better: 128-byte
 // JSON-like messages to 41 % of their size instead of 85 %.
 //

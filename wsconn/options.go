@@ -75,8 +75,7 @@ type config struct {
 	closeTimeout time.Duration
 	writeTimeout time.Duration
 	log          *slog.Logger
-	compress     bool            // Compression was set
-	deflate      deflate.Options // Compression, when set
+	deflate      deflate.Options // Compression, for the handshake's agreement
 }
 
 // configs holds the configs in use, so that connections with equal
@@ -109,7 +108,7 @@ func makeConfig(o *Options) config {
 		c = config{bufferSize: o.BufferSize, maxMessage: o.MaxMessageSize, ping: o.PingInterval, idle: o.IdleTimeout,
 			closeTimeout: o.CloseTimeout, writeTimeout: o.WriteTimeout, log: o.Logger}
 		if d := o.Compression.deflateOptions(); d != nil {
-			c.compress, c.deflate = true, *d
+			c.deflate = *d
 		}
 	}
 	if c.maxMessage <= 0 {
