@@ -367,10 +367,10 @@ func gobwasEchoServer(conn net.Conn) {
 // compression) pipeline their messages, so that the echoes fill the
 // connections' buffers.
 func TestCompressReactorEcho(t *testing.T) {
-	const clients, msgs = 20, 100
+	const clients, msgs = 10, 80
 	s := newReactorServer(t, &Options{BufferSize: 8 << 10, Compression: &CompressionOptions{}})
 	payload := func(i, j int) []byte {
-		return zJSON(rand.New(rand.NewPCG(uint64(i), uint64(j))), 100+j*150)
+		return zJSON(rand.New(rand.NewPCG(uint64(i), uint64(j))), 100+j*120)
 	}
 	var wg sync.WaitGroup
 	for i := range clients {
