@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/pollws/pollws/wsconn/internal/deflate"
 	"github.com/pollws/pollws/wsconn/internal/handshake"
 )
 
@@ -54,6 +55,10 @@ type UpgradeOptions struct {
 // cannot tell reliably, so refusing them would refuse such clients only
 // sometimes.
 //
+// With [Options].Compression set, Upgrade accepts the first
+// permessage-deflate offer of the client that it can honour and answers
+// it; an offer it cannot read is declined, never a failed handshake.
+//
 // Over HTTP/1 the Conn outlives the handler. A server that keeps many
 // connections open should serve each on a goroutine of its own and return
 // from the handler: until it returns, net/http keeps its goroutine for the
@@ -85,6 +90,7 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, 
 	}
 	c := newConn(hs.conn, hs.pre, &o.Options, false)
 	c.subprotocol = hs.protocol
+	c.negotiated(hs.deflate, hs.compress)
 	return c, nil
 }
 
@@ -93,6 +99,8 @@ type upgraded struct {
 	conn     net.Conn
 	pre      []byte // read past the request
 	protocol string
+	compress bool           // permessage-deflate was agreed
+	deflate  deflate.Params // what was agreed
 }
 
 // upgrade checks the handshake r, answers it and returns the hijacked
@@ -118,13 +126,14 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		return upgraded{}, err
 	}
 	protocol := handshake.ChooseProtocol(req.Protocols, o.Protocols)
-	exts := acceptExtensions(req, o)
+	ext, params, compress := deflate.Accept(req.Extensions, o.Compression.deflateOptions())
+	exts := extensionsOf(ext, compress)
 	if req.HTTP2 {
 		conn, err := acceptStream(w, r, protocol, exts, o.Header)
 		if err != nil {
 			return upgraded{}, err
 		}
-		return upgraded{conn: conn, protocol: protocol}, nil
+		return upgraded{conn: conn, protocol: protocol, compress: compress, deflate: params}, nil
 	}
 	resp, err := handshake.AppendResponse(nil, req.Key, protocol, exts, o.Header)
 	if err != nil {
@@ -140,19 +149,12 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		conn.Close()
 		return upgraded{}, err
 	}
-	u := upgraded{conn: conn, protocol: protocol}
+	u := upgraded{conn: conn, protocol: protocol, compress: compress, deflate: params}
 	if n := rw.Reader.Buffered(); n > 0 {
 		b, _ := rw.Reader.Peek(n)
 		u.pre = bytes.Clone(b)
 	}
 	return u, nil
-}
-
-// acceptExtensions returns the extensions the server accepts of those req
-// offers, for the answer over either HTTP version: none yet. Compression
-// (permessage-deflate) is negotiated here when the options ask for it.
-func acceptExtensions(req *handshake.Request, o *UpgradeOptions) []handshake.Extension {
-	return nil
 }
 
 // onOwnStack runs f on a goroutine of its own and waits for it. The

@@ -56,6 +56,7 @@ type Conn struct {
 	doomed   atomic.Bool  // the connection ended without its reader: reads find out why
 	budget   atomic.Int64 // bytes a served handler may still read in this poll; 0: no limit, -1: spent
 	waiting  atomic.Bool  // cl.wait is not empty
+	z        *compression // permessage-deflate, when agreed; else nil
 
 	rd reader
 

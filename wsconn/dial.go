@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pollws/pollws/internal/socket"
+	"github.com/pollws/pollws/wsconn/internal/deflate"
 	"github.com/pollws/pollws/wsconn/internal/handshake"
 )
 
@@ -67,44 +68,60 @@ const dialMaxResponse = 1 << 20
 // of [DialOptions.Protocols]; else Dial fails with an error that says what
 // the server answered. With [DialOptions].HTTP2 set, Dial first asks for
 // the WebSocket as an HTTP/2 stream, whose answer must be 2xx.
+//
+// With [Options].Compression set, Dial offers permessage-deflate. A server
+// may decline it, and the connection goes uncompressed; an answer the
+// offer does not allow (RFC 7692 section 7) fails Dial.
 func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, error) {
 	if o == nil {
 		o = new(DialOptions)
 	}
-	conn, pre, protocol, err := dial(ctx, url, o)
+	d, err := dial(ctx, url, o)
 	if err != nil {
 		return nil, fmt.Errorf("wsconn: dial %s: %w", url, err)
 	}
-	c := newConn(conn, pre, &o.Options, true)
-	c.subprotocol = protocol
+	c := newConn(d.conn, d.pre, &o.Options, true)
+	c.subprotocol = d.protocol
+	c.negotiated(d.deflate, d.compress)
 	return c, nil
 }
 
-func dial(ctx context.Context, rawURL string, o *DialOptions) (conn net.Conn, pre []byte, protocol string, err error) {
+// dialed is a connection whose opening handshake dial made.
+type dialed struct {
+	conn     net.Conn
+	pre      []byte // read past the server's answer
+	protocol string
+	compress bool           // permessage-deflate was agreed
+	deflate  deflate.Params // what was agreed
+}
+
+func dial(ctx context.Context, rawURL string, o *DialOptions) (d dialed, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, nil, "", err
+		return d, err
 	}
 	if o.HTTP2 == nil {
 		return dialHTTP1(ctx, u, o)
 	}
-	conn, protocol, fallback, h2err := dialStream(ctx, u, o)
+	d, fallback, h2err := dialStream(ctx, u, o)
 	if !fallback {
-		return conn, nil, protocol, h2err
+		return d, h2err
 	}
-	conn, pre, protocol, err = dialHTTP1(ctx, u, o)
+	d, err = dialHTTP1(ctx, u, o)
 	if err != nil {
 		err = fmt.Errorf("%w (%v)", err, h2err)
 	}
-	return conn, pre, protocol, err
+	return d, err
 }
 
 // dialHTTP1 opens a WebSocket to u with an HTTP/1.1 upgrade on a
 // connection of its own.
-func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn, pre []byte, protocol string, err error) {
-	req, key, err := handshake.NewRequest(u, o.Protocols, nil, o.Header)
+func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, err error) {
+	dopts := o.Compression.deflateOptions()
+	exts := extensionsOf(deflate.Offer(dopts))
+	req, key, err := handshake.NewRequest(u, o.Protocols, exts, o.Header)
 	if err != nil {
-		return nil, nil, "", err
+		return d, err
 	}
 	port := u.Port()
 	switch {
@@ -118,9 +135,9 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn, 
 	if netDial == nil {
 		netDial = new(net.Dialer).DialContext
 	}
-	conn, err = netDial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	conn, err := netDial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
-		return nil, nil, "", err
+		return d, err
 	}
 	defer func() {
 		if err != nil {
@@ -160,11 +177,11 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn, 
 		tc := tls.Client(conn, cfg)
 		conn = tc
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return conn, nil, "", err
+			return d, err
 		}
 	}
 	if err := req.Write(conn); err != nil {
-		return conn, nil, "", err
+		return d, err
 	}
 	limit := &io.LimitedReader{R: conn, N: dialMaxResponse}
 	br := bufio.NewReader(limit)
@@ -173,16 +190,21 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn, 
 		if limit.N == 0 {
 			err = fmt.Errorf("the server's answer is longer than %d bytes", dialMaxResponse)
 		}
-		return conn, nil, "", fmt.Errorf("reading the handshake's answer: %w", err)
+		return d, fmt.Errorf("reading the handshake's answer: %w", err)
 	}
 	resp.Body.Close()
-	neg, err := handshake.CheckResponse(resp, key, o.Protocols, nil)
+	neg, err := handshake.CheckResponse(resp, key, o.Protocols, exts)
 	if err != nil {
-		return conn, nil, "", err
+		return d, err
 	}
+	d.deflate, d.compress, err = deflate.CheckResponse(neg.Extensions, dopts)
+	if err != nil {
+		return d, err
+	}
+	d.conn, d.protocol = conn, neg.Protocol
 	if n := br.Buffered(); n > 0 {
 		b, _ := br.Peek(n)
-		pre = bytes.Clone(b)
+		d.pre = bytes.Clone(b)
 	}
-	return conn, pre, neg.Protocol, nil
+	return d, nil
 }

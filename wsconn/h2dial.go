@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pollws/pollws/wsconn/internal/deflate"
 	"github.com/pollws/pollws/wsconn/internal/handshake"
 )
 
@@ -17,10 +18,12 @@ import (
 // trip failed: the server speaks no HTTP/2, offers no extended CONNECT,
 // or was not reached), so that HTTP/1.1 may be tried; it is false when
 // ctx ended.
-func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn, protocol string, fallback bool, err error) {
-	req, err := handshake.NewConnectRequest(u, o.Protocols, nil, o.Header)
+func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, fallback bool, err error) {
+	dopts := o.Compression.deflateOptions()
+	exts := extensionsOf(deflate.Offer(dopts))
+	req, err := handshake.NewConnectRequest(u, o.Protocols, exts, o.Header)
 	if err != nil {
-		return nil, "", false, err
+		return d, false, err
 	}
 	pr, pw := net.Pipe()
 	body := &requestBody{r: pr, closed: make(chan struct{})}
@@ -39,13 +42,17 @@ func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn,
 	resp, err := o.HTTP2.RoundTrip(req.WithContext(sctx))
 	ended := !stop()
 	if err == nil && !ended {
-		neg, cerr := handshake.CheckConnectResponse(resp, o.Protocols, nil)
+		neg, cerr := handshake.CheckConnectResponse(resp, o.Protocols, exts)
+		if cerr == nil {
+			d.deflate, d.compress, cerr = deflate.CheckResponse(neg.Extensions, dopts)
+		}
 		if cerr == nil {
 			if local == nil {
 				local, remote = streamAddr(""), streamAddr(u.Host)
 			}
 			sink := &requestSink{w: pw, body: body, closing: make(chan struct{}), cancel: cancel}
-			return newStream(resp.Body, sink, local, remote), neg.Protocol, false, nil
+			d.conn, d.protocol = newStream(resp.Body, sink, local, remote), neg.Protocol
+			return d, false, nil
 		}
 		err = cerr
 	}
@@ -56,13 +63,13 @@ func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (conn net.Conn,
 	cancel()
 	switch {
 	case ended && err != nil:
-		return nil, "", false, fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		return dialed{}, false, fmt.Errorf("%w (%v)", context.Cause(ctx), err)
 	case ended:
-		return nil, "", false, context.Cause(ctx)
+		return dialed{}, false, context.Cause(ctx)
 	case resp == nil:
-		return nil, "", true, fmt.Errorf("over HTTP/2: %w", err)
+		return dialed{}, true, fmt.Errorf("over HTTP/2: %w", err)
 	}
-	return nil, "", false, err
+	return dialed{}, false, err
 }
 
 // requestBody is the end of the pipe that the HTTP/2 client reads the

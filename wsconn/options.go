@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pollws/pollws/wsconn/internal/deflate"
 )
 
 const (
@@ -53,6 +55,15 @@ type Options struct {
 	// Logger receives at most one line per connection, when a read closes
 	// it because of bad input from the peer. Nil means [slog.Default].
 	Logger *slog.Logger
+
+	// Compression turns on permessage-deflate (RFC 7692) for the
+	// connections that [Upgrade] and [Dial] make: Upgrade accepts a
+	// client's offer, Dial makes one, and the connection compresses when
+	// both sides agree. Nil, the default, is off: Upgrade declines every
+	// offer and Dial offers nothing. [Server] and [Client], which make no
+	// handshake, never compress. See [CompressionOptions] for what it
+	// costs.
+	Compression *CompressionOptions
 }
 
 // config is the Options of connections with the defaults filled in,
@@ -64,6 +75,7 @@ type config struct {
 	closeTimeout time.Duration
 	writeTimeout time.Duration
 	log          *slog.Logger
+	deflate      deflate.Options // Compression, for the handshake's agreement
 }
 
 // configs holds the configs in use, so that connections with equal
@@ -95,6 +107,9 @@ func makeConfig(o *Options) config {
 	if o != nil {
 		c = config{bufferSize: o.BufferSize, maxMessage: o.MaxMessageSize, ping: o.PingInterval, idle: o.IdleTimeout,
 			closeTimeout: o.CloseTimeout, writeTimeout: o.WriteTimeout, log: o.Logger}
+		if d := o.Compression.deflateOptions(); d != nil {
+			c.deflate = *d
+		}
 	}
 	if c.maxMessage <= 0 {
 		c.maxMessage = defaultMaxMessageSize

@@ -516,10 +516,11 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 			rd.r += int32(whole)
 			continue
 		}
-		if rd.op == 0 && h.Fin && rd.msg == nil && whole <= len(*rd.buf) && (len(p) >= whole || h.Op != frame.OpText) {
+		if rd.op == 0 && h.Fin && h.Rsv == 0 && rd.msg == nil && whole <= len(*rd.buf) && (len(p) >= whole || h.Op != frame.OpText) {
 			// A whole message in one frame that fits the buffer: read it
 			// in place, once all of it is there. (Text that has not all
-			// come streams instead, to fail at its first invalid byte.)
+			// come streams instead, to fail at its first invalid byte; a
+			// compressed message is inflated into a message buffer.)
 			if len(p) < whole {
 				return Message{}, false, nil
 			}
@@ -538,6 +539,9 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 		if rd.op == 0 {
 			rd.op, rd.size = h.Op, 0
 			rd.text.Reset()
+			if c.z != nil {
+				c.z.begin(h.Rsv&rsv1 != 0)
+			}
 		}
 		rd.size += h.Length
 		rd.frame, rd.fin, rd.masked, rd.mask, rd.off, rd.remain = true, h.Fin, h.Masked, h.Mask, 0, h.Length
@@ -562,6 +566,9 @@ func (c *Conn) take(p []byte) error {
 	}
 	rd.off += len(p)
 	rd.remain -= int64(len(p))
+	if c.z != nil && c.z.inflating {
+		return c.inflate(p)
+	}
 	if rd.op == frame.OpText && !rd.text.Write(p) {
 		return c.fail(StatusInvalidPayload, fmt.Errorf("%w in a text message", ErrInvalidUTF8))
 	}
@@ -585,6 +592,11 @@ func (c *Conn) take(p []byte) error {
 // finish returns the message assembled in msg.
 func (c *Conn) finish() (Message, bool, error) {
 	rd := &c.rd
+	if c.z != nil && c.z.inflating {
+		if err := c.finishInflate(); err != nil {
+			return Message{}, false, err
+		}
+	}
 	if rd.op == frame.OpText && !rd.text.Done() {
 		return Message{}, false, c.fail(StatusInvalidPayload, fmt.Errorf("%w in a text message: it ends inside a character", ErrInvalidUTF8))
 	}
@@ -604,10 +616,18 @@ func (c *Conn) finish() (Message, bool, error) {
 func (c *Conn) check(h *frame.Header) error {
 	rd := &c.rd
 	cont := rd.op != 0
+	rsv := h.Rsv
+	if c.z != nil {
+		rsv &^= rsv1 // permessage-deflate's, checked below
+	}
 	var why string
 	switch {
-	case h.Rsv != 0:
-		why = fmt.Sprintf("reserved bits %#x set without an extension", h.Rsv)
+	case rsv != 0:
+		why = fmt.Sprintf("reserved bits %#x set without an extension that uses them", rsv)
+	case h.Rsv&rsv1 != 0 && frame.IsControl(h.Op):
+		why = "RSV1 (compressed) set on a control frame"
+	case h.Rsv&rsv1 != 0 && h.Op == frame.OpContinuation:
+		why = "RSV1 (compressed) set on a continuation frame"
 	case frame.IsReserved(h.Op):
 		why = fmt.Sprintf("reserved opcode %#x", h.Op)
 	case frame.IsControl(h.Op) && !h.Fin:
@@ -628,7 +648,11 @@ func (c *Conn) check(h *frame.Header) error {
 		if cont {
 			size += rd.size
 		}
-		if size > c.cfg.maxMessage {
+		limit := c.cfg.maxMessage
+		if h.Rsv&rsv1 != 0 || cont && c.z != nil && c.z.inflating {
+			limit = compressedLimit(limit) // the inflated bytes count as they come
+		}
+		if size > limit {
 			return c.fail(StatusMessageTooBig, fmt.Errorf("%w: more than %d bytes", ErrMessageTooBig, c.cfg.maxMessage))
 		}
 	}

@@ -18,6 +18,15 @@ import (
 // larger of its buffer and one message. The frames go out when the buffer
 // fills, on [Conn.PollFlush], or before a read waits for the peer.
 //
+// On a connection that agreed on permessage-deflate (see
+// [Options].Compression), a message of at least MinSize bytes goes out
+// compressed, under the same contract: it is compressed only once the
+// buffer has room for the most its compression can take (its size, plus
+// a few bytes per 16 KiB), so that a NotReady answer costs no compression.
+// When the buffer has less room, the message waits like any other, or, if
+// room for it as it is came meanwhile, goes out uncompressed: the peer
+// reads it the same.
+//
 // Writes after Shutdown began, or after the peer's close frame came, fail
 // with [asyncio.ErrShutdown].
 func (c *Conn) PollWriteMessage(t *asyncio.Task, typ MessageType, p []byte) (asyncio.Async[int], error) {
@@ -27,7 +36,7 @@ func (c *Conn) PollWriteMessage(t *asyncio.Task, typ MessageType, p []byte) (asy
 	one := [1][]byte{p}
 	var wake asyncio.Wakeups
 	c.mu.Lock()
-	r, err := c.frameLocked(t, true, byte(typ), one[:], nil, &wake)
+	r, err := c.messageLocked(t, byte(typ), one[:], &wake)
 	c.mu.Unlock()
 	wake.Notify()
 	return r, err
@@ -54,7 +63,8 @@ func (c *Conn) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) 
 }
 
 // WriteBuf writes what b holds (up to eight of its chunks) as one binary
-// message, with one vectored write, and advances b past it.
+// message, with one vectored write, and advances b past it. A message
+// that goes out compressed is compressed whole, its chunks gathered first.
 func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], error) {
 	if b.Remaining() == 0 {
 		return c.PollWrite(t, nil)
@@ -63,7 +73,7 @@ func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], err
 	body := bufChunks(b, &chunks)
 	var wake asyncio.Wakeups
 	c.mu.Lock()
-	r, err := c.frameLocked(t, true, frame.OpBinary, body, nil, &wake)
+	r, err := c.messageLocked(t, frame.OpBinary, body, &wake)
 	c.mu.Unlock()
 	wake.Notify()
 	if r.Ready && err == nil {
@@ -89,6 +99,19 @@ func (c *Conn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	return unit(ready, err)
 }
 
+// messageLocked writes one whole message of op, whose payload is the
+// concatenation of body, in one frame: compressed when the connection
+// compresses and the message is worth it, all or nothing either way. It
+// may change body's slices, which the caller made for this write.
+func (c *Conn) messageLocked(t *asyncio.Task, op byte, body [][]byte, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
+	if c.z != nil {
+		if r, done, err := c.compressedLocked(t, op, body, wake); done {
+			return r, err
+		}
+	}
+	return c.frameLocked(t, true, op, body, nil, wake)
+}
+
 // frameLocked writes one frame of op whose payload is the concatenation
 // of body, all or nothing, and answers Ready(payload length). owner is
 // the MessageWriter writing it, if any. It adds to wake the tasks to
@@ -97,7 +120,7 @@ func (c *Conn) frameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, ow
 	if err := c.writableLocked(op, owner); err != nil {
 		return asyncio.NotReady[int](), err
 	}
-	n, ready, err := c.putFrameLocked(t, fin, op, body, false, wake)
+	n, ready, err := c.putFrameLocked(t, fin, 0, op, body, false, wake)
 	if !ready || err != nil {
 		return asyncio.NotReady[int](), err
 	}
@@ -110,21 +133,24 @@ func (c *Conn) frameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, ow
 	return asyncio.Ready(n), nil
 }
 
-// putFrameLocked queues one frame; a priority frame (control) may pass a
-// full buffer by one frame. It answers the payload length.
-func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
+// putFrameLocked queues one frame with the reserved bits rsv; a priority
+// frame (control) may pass a full buffer by one frame. It answers the
+// payload length.
+func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, rsv, op byte, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
 	total := 0
 	for _, b := range body {
 		total += len(b)
 	}
-	if c.tls != nil {
-		return c.tlsFrameLocked(t, fin, op, body, total, priority, wake)
-	}
-	h := frame.Header{Fin: fin, Op: op, Length: int64(total)}
-	q := sendq.Req{Body: body, Whole: true, Priority: priority}
+	h := frame.Header{Fin: fin, Rsv: rsv, Op: op, Length: int64(total)}
 	if c.client {
 		h.Masked = true
 		binary.LittleEndian.PutUint32(h.Mask[:], rand.Uint32())
+	}
+	if c.tls != nil {
+		return c.tlsFrameLocked(t, &h, body, priority, wake)
+	}
+	q := sendq.Req{Body: body, Whole: true, Priority: priority}
+	if h.Masked {
 		q.Key = &h.Mask
 	}
 	var hb [frame.MaxHeader]byte
@@ -137,14 +163,10 @@ func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte,
 // send queue for the frame's records, then writes the frame to the TLS
 // connection, which encrypts it into the queue at once. The frame is
 // whole in one Write when it is small, so that it costs one record.
-func (c *Conn) tlsFrameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, total int, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
-	h := frame.Header{Fin: fin, Op: op, Length: int64(total)}
-	if c.client {
-		h.Masked = true
-		binary.LittleEndian.PutUint32(h.Mask[:], rand.Uint32())
-	}
+func (c *Conn) tlsFrameLocked(t *asyncio.Task, h *frame.Header, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
+	total := int(h.Length)
 	var hb [frame.MaxHeader]byte
-	hn := frame.Put(&hb, &h)
+	hn := frame.Put(&hb, h)
 	size := hn + total
 	ok, err := c.out.Reserve(t, size+tlsOverhead(size), priority, wake)
 	if !ok || err != nil {
@@ -188,7 +210,7 @@ func tlsOverhead(n int) int { return (n/1024 + 1) * 72 }
 // buffer, in order with the frames before it.
 func (c *Conn) controlLocked(t *asyncio.Task, op byte, p []byte, wake *asyncio.Wakeups) (bool, error) {
 	one := [1][]byte{p}
-	_, ready, err := c.putFrameLocked(t, true, op, one[:], true, wake)
+	_, ready, err := c.putFrameLocked(t, true, 0, op, one[:], true, wake)
 	return ready, err
 }
 
@@ -210,6 +232,9 @@ func (c *Conn) writableLocked(op byte, owner *MessageWriter) error {
 // bounded buffer. While it is open, other messages of the connection fail
 // with [ErrMessageInProgress]; control frames still go between its
 // fragments.
+//
+// Its fragments go out uncompressed, even on a connection that agreed on
+// permessage-deflate: a compressed message is compressed whole.
 //
 // A MessageWriter is safe for use by multiple goroutines, which write
 // its fragments in the order their writes are taken.
