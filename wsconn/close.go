@@ -512,6 +512,24 @@ func (c *Conn) closeSocket() error {
 		reg.Close()
 	}
 	err := c.out.Close()
+	c.releaseCompression()
 	c.wakeReaders()
 	return err
+}
+
+// releaseCompression gives back the compressor and, unless a reader holds
+// the read side (its next read releases it), the decompressor: with
+// context takeover they hold most of a megabyte, which a closed Conn
+// that the application keeps must not.
+func (c *Conn) releaseCompression() {
+	if c.z == nil {
+		return
+	}
+	c.mu.Lock()
+	c.z.w.Release()
+	c.mu.Unlock()
+	if c.rd.held.CompareAndSwap(false, true) {
+		c.z.r.Release()
+		c.releaseRead()
+	}
 }

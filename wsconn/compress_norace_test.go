@@ -56,11 +56,13 @@ func TestCompressIdleMemory(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(m)
 	}
-	measure := func(o *CompressionOptions, pairs int) float64 {
+	// measure returns the heap per pair while the pairs are open, and
+	// once they are closed, still held by the application.
+	measure := func(o *CompressionOptions, pairs int) (open, closed float64) {
 		opts := Options{Compression: o}
 		var conns []*Conn
 		var wg sync.WaitGroup
-		var before, after runtime.MemStats
+		var before, after, done runtime.MemStats
 		gc(&before)
 		for range pairs {
 			srv, cli := zPair(t, &UpgradeOptions{Options: opts}, &DialOptions{Options: opts})
@@ -74,17 +76,25 @@ func TestCompressIdleMemory(t *testing.T) {
 			c.Close()
 		}
 		wg.Wait()
-		return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(pairs)
+		gc(&done)
+		runtime.KeepAlive(conns)
+		per := func(m *runtime.MemStats) float64 {
+			return float64(int64(m.HeapAlloc)-int64(before.HeapAlloc)) / float64(pairs)
+		}
+		return per(&after), per(&done)
 	}
-	plain := measure(nil, 200)
-	deflate := measure(&CompressionOptions{}, 200)
-	takeover := measure(&CompressionOptions{ContextTakeover: true}, 8)
-	t.Logf("heap per pair of Conns after a message each way: plain %.0f B, deflate %+.0f B, deflate with context takeover %+.0f B",
-		plain, deflate-plain, takeover-plain)
+	plain, plainClosed := measure(nil, 200)
+	deflate, _ := measure(&CompressionOptions{}, 200)
+	takeover, takeoverClosed := measure(&CompressionOptions{ContextTakeover: true}, 8)
+	t.Logf("heap per pair of Conns after a message each way: plain %.0f B, deflate %+.0f B, deflate with context takeover %+.0f B; closed and still held: plain %.0f B, takeover %+.0f B",
+		plain, deflate-plain, takeover-plain, plainClosed, takeoverClosed-plainClosed)
 	if deflate-plain > 2048 {
 		t.Errorf("compression without context takeover costs %.0f B per idle pair of connections", deflate-plain)
 	}
 	if takeover-plain < 1<<20 {
 		t.Errorf("context takeover costs %.0f B per pair: it keeps no compressor?", takeover-plain)
+	}
+	if takeoverClosed-plainClosed > 64<<10 {
+		t.Errorf("a closed pair with context takeover still holds %.0f B more than without: its compression state", takeoverClosed-plainClosed)
 	}
 }

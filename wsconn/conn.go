@@ -132,7 +132,8 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 		wc.rd.pre = &pending{b: pre}
 	}
 	wc.readTask = asyncio.NewTask(wc.readable)
-	wc.lastRecv.Store(now())
+	wc.lastPing = now() // as if pinged at the start: times compare to it, wherever the clock starts
+	wc.lastRecv.Store(wc.lastPing)
 	wc.startTimer()
 	return wc
 }

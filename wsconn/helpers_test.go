@@ -3,8 +3,6 @@ package wsconn
 import (
 	"bytes"
 	"context"
-	"net/url"
-	"testing"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/internal/sendq"
@@ -42,15 +40,6 @@ func pollWhole(w *ConnWriter, t *asyncio.Task, p ...[]byte) (asyncio.Async[int],
 	n, ready, err := w.w.Poll(t, &q, &wake)
 	wake.Notify()
 	return result(n, ready, err)
-}
-
-func mustURL(t testing.TB, s string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
 }
 
 var bgCtx = context.Background()

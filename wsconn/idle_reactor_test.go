@@ -70,6 +70,7 @@ func idleClients(addr string, n int) int {
 	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
+	runtime.KeepAlive(conns) // the connections stay open until then
 	return 0
 }
 

@@ -19,11 +19,9 @@ import (
 // startTimer arms the timer for the first check, if the connection has
 // anything to check.
 func (c *Conn) startTimer() {
-	d := c.nextDue(now())
-	if d < 0 {
-		return
-	}
-	c.timer = time.AfterFunc(time.Duration(d), c.tick)
+	c.mu.Lock()
+	c.armLocked() // under c.mu: the timer may fire before AfterFunc returns
+	c.mu.Unlock()
 }
 
 // nextDue returns how long until the next check, or -1 when nothing is to

@@ -89,7 +89,9 @@ var (
 // When the peer closes, the read answers its close frame and returns a
 // *[CloseError]; on bad input it closes the connection with the matching
 // status code and returns an error that wraps [ErrProtocol],
-// [ErrInvalidUTF8] or [ErrMessageTooBig]. Errors are sticky.
+// [ErrInvalidUTF8], [ErrMessageTooBig] or, for a compressed message that
+// does not inflate, [ErrCorruptMessage]; [ErrIdle] when the peer was
+// silent past [Options].IdleTimeout. Errors are sticky.
 //
 // Over a TCP socket on Linux the wait is a [Reactor]'s, when the
 // connection is served by one; otherwise, and for other connections, a
@@ -295,6 +297,9 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 			rd.err = c.doomedErr()
 		}
 		if rd.err != nil {
+			if c.z != nil {
+				c.z.r.Release() // the connection ended: see releaseCompression
+			}
 			return Message{}, false, rd.err
 		}
 		m, ready, err := c.parse(t)
@@ -332,7 +337,12 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 		switch {
 		case ferr == nil:
 			continue
-		case self && errors.Is(ferr, os.ErrDeadlineExceeded) && !c.doomed.Load():
+		case errors.Is(ferr, os.ErrDeadlineExceeded) && c.doomed.Load() && c.doomedErr() != nil:
+			// The timer ended a blocked read to tell that the connection
+			// ends (idle): the loop's top returns why, and the close
+			// frame, queued already, goes out before the end.
+			continue
+		case self && errors.Is(ferr, os.ErrDeadlineExceeded):
 			return Message{}, false, ferr // the context ended: ReadMessage tells
 		case ferr != errWouldBlock:
 			return Message{}, false, c.readFailed(ferr)

@@ -2,6 +2,7 @@ package wsconn
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -188,7 +189,7 @@ func TestReactorStalledPeerStopsReading(t *testing.T) {
 	}
 	defer raw.Close()
 	raw.(*net.TCPConn).SetReadBuffer(16 << 10)
-	gc, _, err := websocket.NewClient(raw, mustURL(t, s.url()), nil, 1024, 1024)
+	gc, _, err := gorillaOver(raw, s.url())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestReactorPeerResets(t *testing.T) {
 			}
 			tc := raw.(*net.TCPConn)
 			tc.SetReadBuffer(8 << 10)
-			gc, _, err := websocket.NewClient(raw, mustURL(t, s.url()), nil, 1024, 1024)
+			gc, _, err := gorillaOver(raw, s.url())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,4 +320,15 @@ func TestReactorTLS(t *testing.T) {
 	if n := nonblocking.Load(); n != clients {
 		t.Errorf("%d of %d connections ran TLS over the non-blocking socket", n, clients)
 	}
+}
+
+// gorillaOver opens a gorilla client to url over the connection raw,
+// whose socket the test set up.
+func gorillaOver(raw net.Conn, url string) (*websocket.Conn, *http.Response, error) {
+	d := websocket.Dialer{
+		NetDialContext:  func(context.Context, string, string) (net.Conn, error) { return raw, nil },
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+	}
+	return d.Dial(url, nil)
 }
