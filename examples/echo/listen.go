@@ -54,8 +54,9 @@ func listen(cfg config, out io.Writer) (net.Listener, string, error) {
 		ln.Close()
 		return nil, "", fmt.Errorf("certificate: %w", err)
 	}
-	// WebSockets here are HTTP/1.1 upgrades.
-	ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	// HTTP/2 where the client speaks it: http.Server serves it on the
+	// TLS connections that chose it, WebSockets included (RFC 8441).
+	ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
 	return ln, "https://" + ln.Addr().String() + "/", nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,10 @@ type server struct {
 	messages  atomic.Int64
 	bytes     atomic.Int64
 	notEchoed atomic.Int64 // messages read while their connection was closing
+	http2     atomic.Int64 // WebSocket connections accepted over HTTP/2
+
+	mu      sync.Mutex
+	streams map[string]int // open WebSockets over HTTP/2, by the client's address
 }
 
 func newServer(cfg config, log *slog.Logger) (*server, error) {
@@ -42,6 +47,7 @@ func newServer(cfg config, log *slog.Logger) (*server, error) {
 		cfg:     cfg,
 		log:     log,
 		reactor: r,
+		streams: map[string]int{},
 		group: shutdown.NewGroup(&shutdown.GroupOptions{
 			Policy: shutdown.Limits{MaxConcurrent: wsLimit(cfg.maxConns)},
 			Logger: log,
@@ -60,8 +66,22 @@ func (s *server) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"open":%d,"accepted":%d,"messages":%d,"bytes":%d}`+"\n",
-			s.open.Load(), s.accepted.Load(), s.messages.Load(), s.bytes.Load())
+		fmt.Fprintf(w, `{"open":%d,"accepted":%d,"http2":%d,"messages":%d,"bytes":%d}`+"\n",
+			s.open.Load(), s.accepted.Load(), s.http2.Load(), s.messages.Load(), s.bytes.Load())
+	})
+	// The page asks which protocol its WebSocket went over, which only
+	// the server knows: over HTTP/2 the page's requests and its WebSocket
+	// share one connection, so a WebSocket from the same address is it.
+	mux.HandleFunc("GET /protocol", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		h2 := r.ProtoMajor == 2 && s.streams[r.RemoteAddr] > 0
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain")
+		if h2 {
+			io.WriteString(w, "HTTP/2\n")
+		} else {
+			io.WriteString(w, "HTTP/1.1\n")
+		}
 	})
 	// The group's handler refuses an upgrade with 503 when the server
 	// holds as many WebSocket connections as it may, or is draining.
@@ -70,15 +90,21 @@ func (s *server) routes() http.Handler {
 }
 
 // serveWS upgrades the request, hands the connection to the reactor (or
-// to a goroutine of its own) and returns: net/http then frees what it
-// held for the request.
+// to a goroutine of its own) and returns: over HTTP/1.1 net/http then
+// frees what it held for the request. Over HTTP/2 the WebSocket is the
+// request's stream, which ends when the handler returns: the handler
+// waits for the connection to end.
 func (s *server) serveWS(w http.ResponseWriter, r *http.Request) {
-	c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{Options: wsconn.Options{
+	o := wsconn.Options{
 		MaxMessageSize: s.cfg.maxMessage,
 		PingInterval:   orOff(s.cfg.ping),
 		IdleTimeout:    orOff(s.cfg.idle),
 		Logger:         s.log,
-	}})
+	}
+	if s.cfg.compress {
+		o.Compression = &wsconn.CompressionOptions{}
+	}
+	c, err := wsconn.Upgrade(w, r, &wsconn.UpgradeOptions{Options: o})
 	if err != nil {
 		return // Upgrade answered the request
 	}
@@ -89,17 +115,33 @@ func (s *server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.open.Add(1)
 	s.accepted.Add(1)
+	h2 := r.ProtoMajor == 2
+	if h2 {
+		s.http2.Add(1)
+		s.stream(r.RemoteAddr, 1)
+	}
 	done := func(err error) {
+		if h2 {
+			s.stream(r.RemoteAddr, -1)
+		}
 		s.open.Add(-1)
 		m.Done(unexpected(err))
 	}
 	if s.cfg.goroutines {
 		go s.serveBlocking(m.Context(), c, done)
-		return
-	}
-	if err := s.reactor.Serve(c, &echo{s: s, c: c}, done); err != nil {
+	} else if err := s.reactor.Serve(c, &echo{s: s, c: c}, done); err != nil {
 		c.Close()
 		done(err)
+	}
+	<-c.HandlerDone() // at once over HTTP/1.1
+}
+
+// stream counts the open WebSockets over HTTP/2 from addr.
+func (s *server) stream(addr string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.streams[addr] += n; s.streams[addr] == 0 {
+		delete(s.streams, addr)
 	}
 }
 

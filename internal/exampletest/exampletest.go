@@ -64,8 +64,15 @@ var urlRE = regexp.MustCompile(`(?:https?|wss?)://[^\s)]+`)
 // printed. The process is killed at the end of the test if still running.
 func Start(t *testing.T, args ...string) (*Process, string) {
 	t.Helper()
+	return StartEnv(t, nil, args...)
+}
+
+// StartEnv is [Start] with env added to the process's environment, for
+// what a program reads only as it starts (GODEBUG).
+func StartEnv(t *testing.T, env []string, args ...string) (*Process, string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.Env = append(append(os.Environ(), mainEnv+"=1"), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
