@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,16 +82,12 @@ func TestProtocol(t *testing.T) {
 	}
 }
 
-// TestCompress: with -compress the server agrees to permessage-deflate
-// with a client that offers it, and echoes through it; without it, it
+// TestCompress: by default the server agrees to permessage-deflate with
+// a client that offers it, and echoes through it; with -compress=false it
 // declines.
 func TestCompress(t *testing.T) {
 	for _, on := range []bool{true, false} {
-		var args []string
-		if on {
-			args = append(args, "-compress")
-		}
-		s := start(t, args...)
+		s := start(t, "-compress="+strconv.FormatBool(on))
 		d := websocket.Dialer{EnableCompression: true, HandshakeTimeout: 10 * time.Second}
 		c, resp, err := d.Dial(s.WSURL(), nil)
 		if err != nil {

@@ -4,7 +4,7 @@
 //
 //	go run ./examples/echo              # http://127.0.0.1:8080/ and ws://127.0.0.1:8080/ws
 //	go run ./examples/echo -tls         # https and wss with a self-signed certificate
-//	go run ./examples/echo -compress    # permessage-deflate, for clients that offer it
+//	go run ./examples/echo -compress=false  # no permessage-deflate, even with clients that offer it
 //
 // With -tls the server speaks HTTP/2 too, and a browser opens its
 // WebSocket as a stream of the page's own connection (RFC 8441) when the
@@ -67,7 +67,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.ping, "ping", 30*time.Second, "keepalive: ping a client that sent nothing for this long (0: no pings)")
 	fs.DurationVar(&c.idle, "idle", 2*time.Minute, "close a connection that sent nothing, not even a pong, for this long (0: never)")
 	fs.BoolVar(&c.goroutines, "goroutines", false, "serve each connection on a goroutine of its own with blocking reads, instead of the reactor")
-	fs.BoolVar(&c.compress, "compress", false, "compress messages (permessage-deflate, without context takeover) with clients that offer it")
+	fs.BoolVar(&c.compress, "compress", true, "compress messages (permessage-deflate, without context takeover) with clients that offer it, as browsers do")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
