@@ -161,24 +161,11 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, err e
 	}()
 
 	if u.Scheme == "wss" {
-		cfg := new(tls.Config)
-		if o.TLSConfig != nil {
-			cfg = o.TLSConfig.Clone()
-		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = u.Hostname()
-		}
-		cfg.NextProtos = []string{"http/1.1"}
-		if tcp, ok := conn.(*net.TCPConn); ok {
-			if sc := socket.Wrap(tcp); sc != nil {
-				conn = sc // so that a Reactor may serve it without a goroutine
-			}
-		}
-		tc := tls.Client(conn, cfg)
-		conn = tc
-		if err := tc.HandshakeContext(ctx); err != nil {
+		tc, err := clientTLS(ctx, conn, u, o.TLSConfig)
+		if err != nil {
 			return d, err
 		}
+		conn = tc
 	}
 	if err := req.Write(conn); err != nil {
 		return d, err
@@ -207,4 +194,29 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, err e
 		d.pre = bytes.Clone(b)
 	}
 	return d, nil
+}
+
+// clientTLS makes the TLS handshake over conn, for u, with a copy of cfg
+// if not nil; over TCP, the socket under TLS is one a Reactor may serve
+// without a goroutine.
+func clientTLS(ctx context.Context, conn net.Conn, u *url.URL, cfg *tls.Config) (net.Conn, error) {
+	if cfg == nil {
+		cfg = new(tls.Config)
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	cfg.NextProtos = []string{"http/1.1"}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		if sc := socket.Wrap(tcp); sc != nil {
+			conn = sc
+		}
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }

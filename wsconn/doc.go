@@ -1,31 +1,41 @@
-// Package wsconn writes to network connections without parking the
-// caller: a [ConnWriter] over any [net.Conn] (TCP, Unix sockets,
-// [crypto/tls.Conn], [net.Pipe]) and a WebSocket [Conn] whose frames go
-// through one.
+// Package wsconn is WebSocket connections for servers that talk to many
+// clients: reads and writes are polls ("Ready / NotReady") that never
+// park the caller, memory is bounded by what the peer sent, never by what
+// it claims, and a graceful close flushes first.
 //
-// Every writer here is an [asyncio.AsyncWriter]: a write either makes
-// progress at once or answers NotReady and notifies the caller's
-// [asyncio.Task] when it can go on. Nothing grows without bound: a
-// ConnWriter holds at most its buffer (64 KiB by default), or one message
-// larger than that when nothing else is queued.
+// A [Conn] is one WebSocket connection, server side ([Upgrade], [Server])
+// or client side ([Dial], [Client]). [Conn.PollReadMessage] answers Ready
+// with the next whole message, or NotReady after arranging for the
+// caller's [asyncio.Task] to be notified when more bytes come;
+// [Conn.PollWriteMessage] takes a whole message at once or answers
+// NotReady when the connection holds its buffer's worth ([Options].BufferSize).
+// [Conn.ReadMessage] is the blocking read, with a context, for code that
+// would rather park a goroutine. A read sends what was written before it
+// waits, so an echo's replies to a burst leave in one writev.
 //
-// A ConnWriter copies writes into its buffer and sends them when the
-// buffer fills, on PollFlush or Shutdown, or at once with
-// [ConnWriterOptions.WriteThrough]. Over a TCP or Unix socket the send is
-// a non-blocking writev of the buffered bytes from the caller's goroutine,
-// so a batch of pipelined messages costs one system call. When the socket
-// is full, one goroutine waits for it to drain and exits when the bytes
-// are out; over other connections a goroutine does the blocking Write for
-// as long as bytes are pending. An idle ConnWriter holds no goroutine and
-// no buffer: the buffer's storage goes back to a pool when it drains.
+// A [Reactor] serves many connections on a few goroutines: a net/http
+// handler upgrades, hands the Conn and its [Handler] to [Reactor.Serve]
+// and returns. On Linux one edge-triggered epoll set wakes a handler when
+// its socket has bytes or room; a connection that waits holds no
+// goroutine and no buffer. [NewListener] makes TLS connections servable
+// the same way, and bounds how many connections a server holds.
 //
-// A [Conn] is a WebSocket connection, server side ([Server], [Upgrade]) or
-// client side ([Client], [Dial]). Its messages are written frame by frame
-// into a ConnWriter ([Conn.PollWriteMessage], [Conn.MessageWriter]) and
-// read with [Conn.NextMessage] or [Conn.ReadMessage], which block. A read
-// flushes pending writes before it waits on the socket, so an echo loop
-// batches its replies without calling Flush. Reads answer pings, validate
-// text and frames, and end with a *[CloseError] when the peer closes.
-// [Conn.Shutdown] flushes, sends a close frame, waits for the peer's
-// close, then closes the socket.
+// The peer is not trusted: frames are checked as they come (RFC 6455:
+// masking, opcodes, control frames, UTF-8 of text, close codes), a
+// message larger than [Options].MaxMessageSize is refused with 1009
+// before it is read, a peer silent past [Options].IdleTimeout is closed
+// with 1008, pings ([Options].PingInterval) keep a quiet peer's
+// connection alive, and a closing handshake takes at most
+// [Options].CloseTimeout. Bad input closes the connection with its status
+// code and an error that says why; nothing else is harmed.
+//
+// [Options].Compression negotiates permessage-deflate (RFC 7692).
+// [Upgrade] accepts WebSockets over HTTP/2 streams (RFC 8441), and [Dial]
+// asks for them through an HTTP/2 client ([DialOptions].HTTP2).
+//
+// [ConnWriter] is the write side alone, over any [net.Conn]: bytes
+// instead of messages, with the same contract. [Pump] moves a stream of
+// messages from a producer to a connection, stopping the producer while
+// the connection is full. Package gorillaws gives code written on
+// gorilla/websocket the same non-blocking writes.
 package wsconn

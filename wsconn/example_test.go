@@ -112,3 +112,79 @@ func ExampleUpgrade() {
 	// text "hello"
 	// closed: true 1000 normal closure
 }
+
+// echo is one connection's handler as a Reactor polls it: a message is
+// read once the last one's echo was taken, so a client that reads slower
+// than it sends is held back by TCP instead of growing the server's
+// memory.
+type echo struct {
+	c       *wsconn.Conn
+	m       wsconn.Message
+	pending bool // m was read and not yet echoed
+}
+
+func (e *echo) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	for {
+		if e.pending {
+			r, err := e.c.PollWriteMessage(t, e.m.Type, e.m.Data)
+			if err != nil || !r.Ready {
+				return asyncio.NotReady[struct{}](), err // NotReady: t is notified when the client reads
+			}
+			e.m, e.pending = wsconn.Message{}, false // m was lent until the next read
+		}
+		r, err := e.c.PollReadMessage(t)
+		if err != nil || !r.Ready {
+			return asyncio.NotReady[struct{}](), err // NotReady: t is notified when bytes come
+		}
+		e.m, e.pending = r.Value, true
+	}
+}
+
+// A server on a Reactor hands each upgraded connection and its handler
+// over and returns: a connection waiting for its client holds no
+// goroutine and no buffer.
+func ExampleReactor() {
+	reactor, err := wsconn.NewReactor(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reactor.Close()
+	ended := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := wsconn.Upgrade(w, r, nil)
+		if err != nil {
+			return // Upgrade answered the request
+		}
+		if err := reactor.Serve(c, &echo{c: c}, func(err error) { ended <- err }); err != nil {
+			c.Close()
+		}
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, err := wsconn.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for _, s := range []string{"one", "two"} {
+		if _, err := c.PollWriteMessage(nil, wsconn.Text, []byte(s)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for range 2 {
+		m, err := c.ReadMessage(ctx) // the first read sends both
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s\n", m.Data)
+	}
+	if err := asyncio.Shutdown(ctx, c); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("handler ended:", <-ended)
+	// Output:
+	// one
+	// two
+	// handler ended: wsconn: the peer closed the connection with status 1000 normal closure
+}

@@ -509,19 +509,8 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 			if len(p) < whole {
 				return Message{}, false, nil
 			}
-			payload := p[hn:whole]
-			if h.Masked {
-				frame.Mask(payload, h.Mask, 0)
-			}
-			ok, err := c.control(t, h.Op, payload)
-			if err != nil {
+			if err := c.controlFrame(t, &h, p[hn:whole]); err != nil {
 				return Message{}, false, err
-			}
-			if !ok {
-				if h.Masked {
-					frame.Mask(payload, h.Mask, 0) // as it came, for the next attempt
-				}
-				return Message{}, false, errBlocked
 			}
 			rd.r += int32(whole)
 			continue
@@ -546,23 +535,48 @@ func (c *Conn) parse(t *asyncio.Task) (Message, bool, error) {
 			return Message{Type: MessageType(h.Op), Data: data}, true, nil
 		}
 		rd.r += int32(hn)
-		if rd.op == 0 {
-			rd.op, rd.size = h.Op, 0
-			rd.text.Reset()
-			if c.z != nil {
-				c.z.begin(h.Rsv&rsv1 != 0)
-			}
-		}
-		rd.size += h.Length
-		rd.frame, rd.fin, rd.masked, rd.mask, rd.off, rd.remain = true, h.Fin, h.Masked, h.Mask, 0, h.Length
-		if h.Length == 0 {
-			rd.frame = false
-			if h.Fin {
-				return c.finish()
-			}
+		c.beginFrame(&h)
+		if h.Length == 0 && h.Fin {
+			return c.finish()
 		}
 	}
 	return Message{}, false, nil
+}
+
+// controlFrame handles the control frame h with payload p, whole in the
+// read buffer. It returns errBlocked, with p as it came, when the answer
+// waits for room.
+func (c *Conn) controlFrame(t *asyncio.Task, h *frame.Header, p []byte) error {
+	if h.Masked {
+		frame.Mask(p, h.Mask, 0)
+	}
+	ok, err := c.control(t, h.Op, p)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if h.Masked {
+			frame.Mask(p, h.Mask, 0) // as it came, for the next attempt
+		}
+		return errBlocked
+	}
+	return nil
+}
+
+// beginFrame starts streaming the payload of the data frame h, whose
+// header was taken, into the message, starting the message on its first
+// frame.
+func (c *Conn) beginFrame(h *frame.Header) {
+	rd := &c.rd
+	if rd.op == 0 {
+		rd.op, rd.size = h.Op, 0
+		rd.text.Reset()
+		if c.z != nil {
+			c.z.begin(h.Rsv&rsv1 != 0)
+		}
+	}
+	rd.size += h.Length
+	rd.frame, rd.fin, rd.masked, rd.mask, rd.off, rd.remain = h.Length > 0, h.Fin, h.Masked, h.Mask, 0, h.Length
 }
 
 // take appends payload bytes of the current frame to the message.
