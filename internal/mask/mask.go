@@ -34,4 +34,3 @@ func XOR(p []byte, key [4]byte, off int) {
 		p[i] ^= k[i&3]
 	}
 }
-
