@@ -239,12 +239,11 @@ func crossOriginRefused(t *testing.T, s *Server) {
 	c.Close()
 }
 
-// Peers runs Node's ws package and headless Chromium (on the page at /)
-// against the server, plain and over TLS. When node, the ws package or
-// Chromium is missing they are skipped, or fail with
-// POLLWS_REQUIRE_PEERS=1.
+// Peers runs Node's ws package, headless Chromium (on the page at /) and
+// Python's websockets package against the server, plain and over TLS.
+// Each peer that is missing (node with ws, Chromium, a python3 with
+// websockets) is skipped, or fails with POLLWS_REQUIRE_PEERS=1.
 func Peers(t *testing.T, start Start) {
-	node, dir := peers.Node(t)
 	for _, useTLS := range []bool{false, true} {
 		name, args := "plain", []string(nil)
 		if useTLS {
@@ -253,24 +252,38 @@ func Peers(t *testing.T, start Start) {
 		t.Run(name, func(t *testing.T) {
 			s := start(t, args...)
 			t.Run("node ws", func(t *testing.T) {
+				node, dir := peers.Node(t)
 				runPeer(t, node, filepath.Join(dir, "ws_echo.mjs"), s.WSURL())
 			})
 			t.Run("chromium", func(t *testing.T) {
+				node, dir := peers.Node(t)
 				runPeer(t, node, filepath.Join(dir, "chromium_echo.mjs"), peers.Chromium(t), s.URL)
+			})
+			t.Run("python websockets", func(t *testing.T) {
+				runPeer(t, peers.Python(t), filepath.Join(peers.Dir(), "ws_echo.py"), s.WSURL())
 			})
 		})
 	}
 }
 
-func runPeer(t *testing.T, node string, args ...string) {
+// runPeer runs the peer script args[0] with the interpreter interp, and
+// fails t unless it exits 0 after printing its summary of no failures.
+// What the script reports besides its checks (lines it indents, as
+// whether permessage-deflate was agreed) goes to the test's log.
+func runPeer(t *testing.T, interp string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, node, args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, interp, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", filepath.Base(args[0]), err, out)
 	}
 	if !strings.Contains(string(out), " passed, 0 failed") {
 		t.Fatalf("%s printed no summary:\n%s", filepath.Base(args[0]), out)
+	}
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "     ") {
+			t.Logf("%s: %s", filepath.Base(args[0]), strings.TrimSpace(line))
+		}
 	}
 }

@@ -1,8 +1,8 @@
 // Package echotest holds the end-to-end suites an echo server must pass,
 // whatever it is built on: independent clients (gorilla, gobwas, Node's
-// ws, headless Chromium), bad input with the close code RFC 6455 gives
-// for each kind, bad handshakes, and the cases of Autobahn|Testsuite's
-// sections 1 to 10, written out as Go tests.
+// ws, headless Chromium, Python's websockets), bad input with the close
+// code RFC 6455 gives for each kind, bad handshakes, and the cases of
+// Autobahn|Testsuite's sections 1 to 10, written out as Go tests.
 //
 // A suite takes a [Start]: a way to start the server under test with the
 // echo example's command-line flags. [InProcess] makes one from an

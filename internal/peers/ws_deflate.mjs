@@ -31,6 +31,9 @@ if (role === 'server') {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: deflateOptions(rest[0]), maxPayload: 64 << 20 });
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    // A client's bad input (text that is not UTF-8, say) is answered with
+    // the close code ws picks; it must not end the server.
+    ws.on('error', () => {});
     ws.on('close', (code) => { if (ws.readyState !== WebSocket.CLOSED) ws.close(code); });
   });
   wss.on('listening', () => console.log(`listening ${wss.address().port}`));
