@@ -1,8 +1,11 @@
 module github.com/pollws/pollws/bench
 
-go 1.25.0
+go 1.26.0
 
-replace github.com/pollws/pollws => ../
+replace (
+	github.com/pollws/pollws => ../
+	github.com/pollws/pollws/fanout/natsbus => ../fanout/natsbus
+)
 
 require (
 	github.com/coder/websocket v1.8.15
@@ -11,15 +14,25 @@ require (
 	github.com/klauspost/compress v1.20.4
 	github.com/lesismal/llib v1.2.2
 	github.com/lesismal/nbio v1.6.8
+	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/pollws/pollws/fanout/natsbus v0.0.0-00010101000000-000000000000
 	github.com/schollz/progressbar/v3 v3.19.1
 	go.uber.org/goleak v1.3.0
-	golang.org/x/term v0.44.0
+	golang.org/x/net v0.62.0
+	golang.org/x/term v0.47.0
 	gonum.org/v1/plot v0.17.0
 )
 
 require (
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
-	golang.org/x/crypto v0.0.0-20210513122933-cd7d49e622d5 // indirect
+	github.com/antithesishq/antithesis-sdk-go v0.9.0-default-no-op // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/nats-io/jwt/v2 v2.8.3 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.17 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 )
 
 require (
@@ -35,6 +48,6 @@ require (
 	github.com/pollws/pollws v0.0.0-00010101000000-000000000000
 	github.com/rivo/uniseg v0.4.7 // indirect
 	golang.org/x/image v0.30.0 // indirect
-	golang.org/x/sys v0.46.0
-	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/sys v0.50.0
+	golang.org/x/text v0.43.0 // indirect
 )
