@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -16,23 +17,39 @@ import (
 type broadcastConfig struct {
 	subs, stalled, size, window int
 	warmup, duration            time.Duration
+	// settle, when not zero, has the run measure the servers' memory per
+	// subscriber: settle after every subscriber received a first message,
+	// and again once the servers freed what they could.
+	settle time.Duration
 }
 
 // broadcastResult is what one broadcast run measured.
 type broadcastResult struct {
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	RSS              int64   `json:"server_rss_bytes"`
+	// Settled and Freed are the growth of the servers' resident memory
+	// per subscriber, when cfg.settle asked for it.
+	Settled, Freed float64
 }
 
-// runBroadcast publishes through s's hub and counts what the reading
-// subscribers receive.
-func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcastResult, error) {
+// runBroadcast publishes through the hub of insts[0] and counts what the
+// reading subscribers receive; the subscribers are spread over insts in
+// turn, whose hubs share the topic (over a broker) when there are several.
+func runBroadcast(ctx context.Context, insts []*server, cfg broadcastConfig) (broadcastResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s := insts[0]
+	var before int64
+	if cfg.settle > 0 {
+		var err error
+		if before, err = freeAll(insts); err != nil {
+			return broadcastResult{}, err
+		}
+	}
 	var conns []*load.Conn
 	defer func() { closeAll(conns) }()
-	dialSub := func() (*load.Conn, error) {
-		c, err := load.Dial(ctx, load.WebSocket, s.addr, &load.DialOptions{Path: "/sub"})
+	dialSub := func(i int) (*load.Conn, error) {
+		c, err := load.Dial(ctx, load.WebSocket, insts[i%len(insts)].addr, &load.DialOptions{Path: "/sub"})
 		if err == nil {
 			conns = append(conns, c)
 		}
@@ -43,7 +60,7 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 	var wg sync.WaitGroup
 	errc := make(chan error, readers+1)
 	for i := range readers {
-		c, err := dialSub()
+		c, err := dialSub(i)
 		if err != nil {
 			return broadcastResult{}, fmt.Errorf("%s: subscriber: %w", s.impl, err)
 		}
@@ -57,15 +74,19 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 					return
 				}
 				if len(m) != cfg.size {
-					errc <- fmt.Errorf("subscriber %d: message of %d bytes, want %d", i, len(m), cfg.size)
+					if bytes.HasPrefix(m, []byte(`{"type":"missed"`)) {
+						errc <- fmt.Errorf("subscriber %d was told of messages lost: %s", i, m)
+					} else {
+						errc <- fmt.Errorf("subscriber %d: message of %d bytes, want %d", i, len(m), cfg.size)
+					}
 					return
 				}
 				counts[i].Add(1)
 			}
 		})
 	}
-	for range cfg.stalled {
-		if _, err := dialSub(); err != nil {
+	for i := range cfg.stalled {
+		if _, err := dialSub(readers + i); err != nil {
 			return broadcastResult{}, fmt.Errorf("%s: stalled subscriber: %w", s.impl, err)
 		}
 	}
@@ -126,6 +147,20 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 	if err := waitRegistered(send, minCount, errc); err != nil {
 		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
 	}
+	var res broadcastResult
+	if cfg.settle > 0 {
+		time.Sleep(cfg.settle) // the servers' garbage is collected; nothing to wait on across processes
+		settled, err := rssAll(insts)
+		if err != nil {
+			return broadcastResult{}, err
+		}
+		freed, err := freeAll(insts)
+		if err != nil {
+			return broadcastResult{}, err
+		}
+		res.Settled = float64(settled-before) / float64(cfg.subs)
+		res.Freed = float64(freed-before) / float64(cfg.subs)
+	}
 	if err := publish(time.Now().Add(cfg.warmup)); err != nil {
 		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
 	}
@@ -134,11 +169,36 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
 	}
 	elapsed, n1 := time.Since(start), total()
-	rss, _ := s.rss()
+	rss, _ := rssAll(insts)
 	cancel()
 	closeAll(conns)
 	wg.Wait()
-	return broadcastResult{DeliveriesPerSec: float64(n1-n0) / elapsed.Seconds(), RSS: rss}, nil
+	res.DeliveriesPerSec, res.RSS = float64(n1-n0)/elapsed.Seconds(), rss
+	return res, nil
+}
+
+// rssAll returns the resident memory of the servers, added up.
+func rssAll(insts []*server) (int64, error) {
+	var sum int64
+	for _, s := range insts {
+		n, err := s.rss()
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// freeAll has each server return its free memory to the system, and
+// returns their resident memory then, added up.
+func freeAll(insts []*server) (int64, error) {
+	for _, s := range insts {
+		if err := s.freeOSMemory(); err != nil {
+			return 0, err
+		}
+	}
+	return rssAll(insts)
 }
 
 // waitRegistered publishes probe messages until every reading subscriber
