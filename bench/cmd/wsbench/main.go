@@ -379,7 +379,7 @@ func runStep(ctx context.Context, bin string, cfg config, st step, res *results)
 		if err != nil {
 			return err
 		}
-		res.add(st.scenario, st.server, r.alone.DeliveriesPerSec, r.over.DeliveriesPerSec, r.alone.Settled, r.over.Settled, r.alone.Freed, r.over.Freed)
+		res.add(st.scenario, st.server, r.alone.DeliveriesPerSec, r.over.DeliveriesPerSec, r.alone.PerSub, r.over.PerSub, r.alone.Topic, r.over.Topic)
 	case "h2-memory":
 		h1, err := runH2Memory(ctx, s, cfg.h2, false)
 		if err != nil {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/gorilla/websocket"
 
@@ -34,7 +36,10 @@ func newPollws(o *options) (impl, error) {
 	if err != nil {
 		return impl{}, err
 	}
-	hopts := &fanout.Options{Capacity: 8 << 20, KickAfter: -1}
+	// The hub logs a line per subscriber it loses, as every subscriber of
+	// a run is at its end: warnings only (a gap on the bus is one).
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hopts := &fanout.Options{Capacity: 8 << 20, KickAfter: -1, Logger: quiet}
 	var bus *natsbus.Bus
 	if o.nats != "" {
 		if bus, err = natsbus.Connect(o.nats, nil); err != nil {
