@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -16,75 +17,47 @@ import (
 type broadcastConfig struct {
 	subs, stalled, size, window int
 	warmup, duration            time.Duration
+	// settle, when not zero, has the run measure the servers' memory (see
+	// broadcastResult), settle after every subscriber received a first
+	// message.
+	settle time.Duration
 }
 
 // broadcastResult is what one broadcast run measured.
 type broadcastResult struct {
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	RSS              int64   `json:"server_rss_bytes"`
+	// When cfg.settle asked for them: Topic is the growth of each
+	// server's resident memory, on average, from no subscriber to its
+	// first (the topic opened, its ring and its subscription on a broker
+	// made), and PerSub the growth, added up over the servers, from there
+	// to all subscribers, per subscriber; both measured after the servers
+	// returned their free memory to the system.
+	Topic, PerSub float64
 }
 
-// runBroadcast publishes through s's hub and counts what the reading
-// subscribers receive.
-func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcastResult, error) {
+// runBroadcast publishes through the hub of insts[0] and counts what the
+// reading subscribers receive; the subscribers are spread over insts in
+// turn, whose hubs share the topic (over a broker) when there are several.
+func runBroadcast(ctx context.Context, insts []*server, cfg broadcastConfig) (broadcastResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s := insts[0]
+	fail := func(err error) (broadcastResult, error) { return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err) }
 	var conns []*load.Conn
 	defer func() { closeAll(conns) }()
-	dialSub := func() (*load.Conn, error) {
-		c, err := load.Dial(ctx, load.WebSocket, s.addr, &load.DialOptions{Path: "/sub"})
+	dialSub := func(i int) (*load.Conn, error) {
+		c, err := load.Dial(ctx, load.WebSocket, insts[i%len(insts)].addr, &load.DialOptions{Path: "/sub"})
 		if err == nil {
 			conns = append(conns, c)
 		}
 		return c, err
 	}
-	readers := cfg.subs - cfg.stalled
-	counts := make([]atomic.Int64, readers)
-	var wg sync.WaitGroup
-	errc := make(chan error, readers+1)
-	for i := range readers {
-		c, err := dialSub()
-		if err != nil {
-			return broadcastResult{}, fmt.Errorf("%s: subscriber: %w", s.impl, err)
-		}
-		wg.Go(func() {
-			for {
-				m, err := c.ReadMessage()
-				if err != nil {
-					if ctx.Err() == nil {
-						errc <- fmt.Errorf("subscriber %d: %w", i, err)
-					}
-					return
-				}
-				if len(m) != cfg.size {
-					errc <- fmt.Errorf("subscriber %d: message of %d bytes, want %d", i, len(m), cfg.size)
-					return
-				}
-				counts[i].Add(1)
-			}
-		})
-	}
-	for range cfg.stalled {
-		if _, err := dialSub(); err != nil {
-			return broadcastResult{}, fmt.Errorf("%s: stalled subscriber: %w", s.impl, err)
-		}
-	}
 	pub, err := load.Dial(ctx, load.WebSocket, s.addr, &load.DialOptions{Path: "/pub"})
 	if err != nil {
-		return broadcastResult{}, fmt.Errorf("%s: publisher: %w", s.impl, err)
+		return fail(fmt.Errorf("publisher: %w", err))
 	}
 	conns = append(conns, pub)
-	// Subscribers register with the hub when their upgrade completes; a
-	// first message that every reader receives proves they all have.
-	minCount := func() int64 {
-		m := int64(-1)
-		for i := range counts {
-			if c := counts[i].Load(); m < 0 || c < m {
-				m = c
-			}
-		}
-		return m
-	}
 	frames, err := load.NewFrames(load.WebSocket, cfg.size, 8)
 	if err != nil {
 		return broadcastResult{}, err
@@ -96,6 +69,98 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 		sent += int64(k)
 		return err
 	}
+
+	readers := cfg.subs - cfg.stalled
+	counts := make([]atomic.Int64, readers)
+	var wg sync.WaitGroup
+	errc := make(chan error, readers+1)
+	dialed := 0 // readers dialled
+	// dialReaders dials readers until n are, each read by a goroutine
+	// that counts its messages.
+	dialReaders := func(n int) error {
+		for ; dialed < n; dialed++ {
+			i := dialed
+			c, err := dialSub(i)
+			if err != nil {
+				return fmt.Errorf("subscriber: %w", err)
+			}
+			wg.Go(func() {
+				for {
+					m, err := c.ReadMessage()
+					if err != nil {
+						if ctx.Err() == nil {
+							errc <- fmt.Errorf("subscriber %d: %w", i, err)
+						}
+						return
+					}
+					if len(m) != cfg.size {
+						if bytes.HasPrefix(m, []byte(`{"type":"missed"`)) {
+							errc <- fmt.Errorf("subscriber %d was told of messages lost: %s", i, m)
+						} else {
+							errc <- fmt.Errorf("subscriber %d: message of %d bytes, want %d", i, len(m), cfg.size)
+						}
+						return
+					}
+					counts[i].Add(1)
+				}
+			})
+		}
+		return nil
+	}
+	// minCount is the fewest messages a reader dialled has received.
+	minCount := func() int64 {
+		m := int64(-1)
+		for i := range counts[:dialed] {
+			if c := counts[i].Load(); m < 0 || c < m {
+				m = c
+			}
+		}
+		return m
+	}
+	// join dials the readers until n are and the stalled subscribers,
+	// and publishes until every reader has received a message.
+	join := func(n, stalled int) error {
+		if err := dialReaders(n); err != nil {
+			return err
+		}
+		for i := range stalled {
+			if _, err := dialSub(readers + i); err != nil {
+				return fmt.Errorf("stalled subscriber: %w", err)
+			}
+		}
+		return waitRegistered(send, minCount, errc)
+	}
+
+	var res broadcastResult
+	if cfg.settle > 0 {
+		before, err := freeAll(insts)
+		if err != nil {
+			return broadcastResult{}, err
+		}
+		// A first subscriber on each server opens the topic there: what
+		// that costs is the server's, not each subscriber's.
+		first := min(len(insts), readers)
+		if err := join(first, 0); err != nil {
+			return fail(err)
+		}
+		base, err := freeAll(insts)
+		if err != nil {
+			return broadcastResult{}, err
+		}
+		if err := join(readers, cfg.stalled); err != nil {
+			return fail(err)
+		}
+		time.Sleep(cfg.settle) // the servers' handshakes finish and garbage is collected; nothing to wait on across processes
+		after, err := freeAll(insts)
+		if err != nil {
+			return broadcastResult{}, err
+		}
+		res.Topic = float64(base-before) / float64(len(insts))
+		res.PerSub = float64(after-base) / float64(cfg.subs-first)
+	} else if err := join(readers, cfg.stalled); err != nil {
+		return fail(err)
+	}
+
 	publish := func(deadline time.Time) error {
 		for time.Now().Before(deadline) {
 			for sent-minCount() >= int64(cfg.window) {
@@ -123,22 +188,44 @@ func runBroadcast(ctx context.Context, s *server, cfg broadcastConfig) (broadcas
 		}
 		return n
 	}
-	if err := waitRegistered(send, minCount, errc); err != nil {
-		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
-	}
 	if err := publish(time.Now().Add(cfg.warmup)); err != nil {
-		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
+		return fail(err)
 	}
 	start, n0 := time.Now(), total()
 	if err := publish(start.Add(cfg.duration)); err != nil {
-		return broadcastResult{}, fmt.Errorf("%s: %w", s.impl, err)
+		return fail(err)
 	}
 	elapsed, n1 := time.Since(start), total()
-	rss, _ := s.rss()
+	rss, _ := rssAll(insts)
 	cancel()
 	closeAll(conns)
 	wg.Wait()
-	return broadcastResult{DeliveriesPerSec: float64(n1-n0) / elapsed.Seconds(), RSS: rss}, nil
+	res.DeliveriesPerSec, res.RSS = float64(n1-n0)/elapsed.Seconds(), rss
+	return res, nil
+}
+
+// rssAll returns the resident memory of the servers, added up.
+func rssAll(insts []*server) (int64, error) {
+	var sum int64
+	for _, s := range insts {
+		n, err := s.rss()
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// freeAll has each server return its free memory to the system, and
+// returns their resident memory then, added up.
+func freeAll(insts []*server) (int64, error) {
+	for _, s := range insts {
+		if err := s.freeOSMemory(); err != nil {
+			return 0, err
+		}
+	}
+	return rssAll(insts)
 }
 
 // waitRegistered publishes probe messages until every reading subscriber

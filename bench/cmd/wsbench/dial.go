@@ -22,6 +22,8 @@ type dialSpec struct {
 	// readBuffer is the client's read buffer per connection; 0 for
 	// load's default.
 	readBuffer int
+	// deflate offers permessage-deflate, which the server must agree to.
+	deflate bool
 	// then runs on each connection once it is up (an exchange, say).
 	then func(*load.Conn) error
 }
@@ -30,20 +32,31 @@ type dialSpec struct {
 // on each. It stops at the first error and returns it with the
 // connections that are up, in no particular order.
 func dialMany(ctx context.Context, s *server, n int, sp dialSpec) ([]*load.Conn, error) {
+	conns, err := dialN(ctx, n, func(ctx context.Context, i int) (*load.Conn, error) { return dialOne(ctx, s, i, sp) })
+	if err != nil {
+		err = fmt.Errorf("%s: %w", s.impl, err)
+	}
+	return conns, err
+}
+
+// dialN runs dial for 0 to n-1, dialers at a time. It stops at the first
+// error and returns it with what the calls before returned, in no
+// particular order.
+func dialN[C any](ctx context.Context, n int, dial func(ctx context.Context, i int) (C, error)) ([]C, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
-	var conns []*load.Conn
+	var conns []C
 	var first error
 	idx := make(chan int)
 	var wg sync.WaitGroup
 	for range min(dialers, n) {
 		wg.Go(func() {
 			for i := range idx {
-				c, err := dialOne(ctx, s, i, sp)
+				c, err := dial(ctx, i)
 				mu.Lock()
 				if err != nil && first == nil {
-					first = fmt.Errorf("%s: connection %d: %w", s.impl, i, err)
+					first = fmt.Errorf("connection %d: %w", i, err)
 					cancel()
 				}
 				if err == nil {
@@ -70,7 +83,7 @@ feed:
 }
 
 func dialOne(ctx context.Context, s *server, i int, sp dialSpec) (*load.Conn, error) {
-	o := &load.DialOptions{Path: sp.path, TLS: s.tls, ReadBuffer: sp.readBuffer}
+	o := &load.DialOptions{Path: sp.path, TLS: s.tls, ReadBuffer: sp.readBuffer, Deflate: sp.deflate}
 	if sp.perIP > 0 {
 		o.LocalIP = net.IPv4(127, 0, 0, byte(1+i/sp.perIP))
 	}

@@ -35,7 +35,7 @@ func runEcho(ctx context.Context, s *server, cfg echoConfig) (rate, error) {
 			errc <- fmt.Errorf("%s: %w", s.impl, err)
 		}
 	}()
-	return measure(ctx, s, conns, cfg.warmup, cfg.duration, errc, nil)
+	return measure(ctx, s, conns, cfg.warmup, cfg.duration, errc, nil, false)
 }
 
 // echoReadBuffer is a read buffer that holds a window of echoes twice

@@ -14,6 +14,10 @@ type idleConfig struct {
 	// perIP is how many connections dial from each source address.
 	perIP  int
 	settle time.Duration
+	// corpus, when not nil, has the connections dial /deflate with
+	// permessage-deflate and exchange the corpus's first message,
+	// compressed both ways, instead.
+	corpus *load.Corpus
 }
 
 // idleResult is the growth of a server's resident memory per idle
@@ -37,11 +41,16 @@ func runIdle(ctx context.Context, s *server, cfg idleConfig, tolerate bool) (idl
 	if err != nil {
 		return idleResult{}, err
 	}
-	conns, err := dialMany(ctx, s, cfg.n, dialSpec{
+	sp := dialSpec{
 		path:  "/ws",
 		perIP: cfg.perIP,
 		then:  func(c *load.Conn) error { return c.Exchange(cfg.size) },
-	})
+	}
+	if cfg.corpus != nil {
+		sp.path, sp.deflate = "/deflate", true
+		sp.then = func(c *load.Conn) error { return c.ExchangeCorpus(cfg.corpus) }
+	}
+	conns, err := dialMany(ctx, s, cfg.n, sp)
 	defer closeAll(conns)
 	res := idleResult{Held: len(conns), Failed: err}
 	if err != nil && (!tolerate || len(conns) == 0) {

@@ -61,7 +61,7 @@ func runLatency(ctx context.Context, s *server, cfg latencyConfig, msgsPerSec fl
 			}
 		})
 	}
-	r, err := measure(ctx, s, conns, cfg.warmup, cfg.duration, errc, &recording)
+	r, err := measure(ctx, s, conns, cfg.warmup, cfg.duration, errc, &recording, false)
 	if err != nil {
 		return latencyResult{}, err
 	}

@@ -11,9 +11,16 @@
 //
 // The scenarios: echo and echo-tls (64 connections × 32 messages of 128 B
 // in flight, plain and over TLS), echo-many (2,000 connections × 2),
-// latency (p50 and p99 of an open loop at one common rate), idle and
-// idle-tls (server memory per idle connection at 10,000), idle-max (the
-// most one process may hold here, 19,000), broadcast and backpressure.
+// echo-deflate (64 connections × 8 JSON messages of 1 KiB in flight with
+// permessage-deflate: CPU and bytes on the wire per message, and memory
+// per idle compressed connection), latency (p50 and p99 of an open loop
+// at one common rate), idle and idle-tls (server memory per idle
+// connection at 10,000), idle-max (the most one process may hold here,
+// 19,000), broadcast, broadcast-nats (1,000 subscribers on one pollws
+// instance, then spread over 3 that share the topic through a NATS broker
+// that cmd/natsbroker runs), backpressure, and h2-memory (server memory
+// per WebSocket, 1,000 over one HTTP/2 connection against 1,000 over
+// HTTP/1.1, both over TLS).
 //
 //	go run ./cmd/wsbench                       # full run (about 20 minutes on 2 cores): table, JSON and SVG charts in ./report
 //	go run ./cmd/wsbench -scenarios echo,idle  # some scenarios
@@ -41,7 +48,7 @@ import (
 )
 
 // allScenarios are the scenarios, in the order they run within a round.
-var allScenarios = []string{"echo", "echo-tls", "echo-many", "latency", "idle", "idle-tls", "idle-max", "broadcast", "backpressure"}
+var allScenarios = []string{"echo", "echo-tls", "echo-many", "echo-deflate", "latency", "idle", "idle-tls", "idle-max", "broadcast", "broadcast-nats", "backpressure", "h2-memory"}
 
 type config struct {
 	servers   []string
@@ -53,12 +60,17 @@ type config struct {
 	// idle is the idle and idle-tls load; idleMax the idle-max load.
 	idle, idleMax idleConfig
 	bcast         broadcastConfig
+	deflate       deflateConfig
+	nats          natsConfig
+	h2            h2Config
 	bpConns       int
 	bpSize        int
 	bpFor         time.Duration
 	out           string
 	markdown      string
 	smoke         bool
+	// brokerBin is cmd/natsbroker, built when broadcast-nats runs.
+	brokerBin string
 }
 
 func main() {
@@ -83,6 +95,15 @@ func main() {
 	flag.IntVar(&cfg.bcast.stalled, "stalled", 10, "broadcast: subscribers that never read, in the stalled run")
 	flag.IntVar(&cfg.bcast.size, "bsize", 1024, "broadcast: message size in bytes")
 	flag.IntVar(&cfg.bcast.window, "bwindow", 64, "broadcast: messages published ahead of the slowest reader")
+	var dflt echoConfig
+	var dIdle, dMsgs int
+	flag.IntVar(&dflt.conns, "dconns", 64, "echo-deflate: connections")
+	flag.IntVar(&dflt.window, "dwindow", 8, "echo-deflate: messages in flight per connection")
+	flag.IntVar(&dflt.size, "dsize", 1024, "echo-deflate: JSON message size in bytes")
+	flag.IntVar(&dMsgs, "dmsgs", 256, "echo-deflate: distinct JSON messages, sent in turn")
+	flag.IntVar(&dIdle, "didle", 10000, "echo-deflate: idle compressed connections")
+	flag.IntVar(&cfg.nats.instances, "natsinstances", 3, "broadcast-nats: pollws instances over the NATS broker")
+	flag.IntVar(&cfg.h2.n, "h2ws", 1000, "h2-memory: WebSockets, over one HTTP/2 connection and over HTTP/1.1")
 	flag.IntVar(&cfg.bpConns, "bpconns", 50, "backpressure: connections that never read")
 	flag.IntVar(&cfg.bpSize, "bpsize", 16<<10, "backpressure: message size in bytes")
 	flag.DurationVar(&cfg.bpFor, "bpfor", 3*time.Second, "backpressure: how long the clients write")
@@ -98,6 +119,9 @@ func main() {
 	cfg.idle.size, cfg.idle.settle = cfg.echo.size, time.Second
 	cfg.idleMax.size, cfg.idleMax.perIP, cfg.idleMax.settle = cfg.idle.size, cfg.idle.perIP, cfg.idle.settle
 	cfg.bcast.warmup, cfg.bcast.duration = cfg.echo.warmup, cfg.echo.duration
+	dflt.warmup, dflt.duration = cfg.echo.warmup, cfg.echo.duration
+	dIdleCfg := idleConfig{n: dIdle, perIP: cfg.idle.perIP, settle: cfg.idle.settle}
+	cfg.h2.size, cfg.h2.settle = cfg.echo.size, cfg.idle.settle
 	if cfg.smoke {
 		cfg.rounds = 1
 		short := echoConfig{warmup: 100 * time.Millisecond, duration: 300 * time.Millisecond}
@@ -107,10 +131,19 @@ func main() {
 		cfg.idle = idleConfig{n: 50, size: 128, perIP: 10000, settle: 100 * time.Millisecond}
 		cfg.idleMax = idleConfig{n: 60, size: 128, perIP: 20, settle: 100 * time.Millisecond} // three source addresses
 		cfg.bcast = broadcastConfig{subs: 20, stalled: 2, size: 1024, window: 16, warmup: short.warmup, duration: short.duration}
+		dflt = echoConfig{conns: 4, size: 1024, window: 4, warmup: short.warmup, duration: short.duration}
+		dMsgs, dIdleCfg = 16, idleConfig{n: 20, perIP: 10000, settle: 100 * time.Millisecond}
+		cfg.h2 = h2Config{n: 20, size: 128, settle: 100 * time.Millisecond}
 		cfg.bpConns, cfg.bpFor = 4, 300*time.Millisecond
 		if cfg.out == "report" {
 			cfg.out = ""
 		}
+	}
+	cfg.nats.bcast = cfg.bcast
+	cfg.nats.bcast.stalled, cfg.nats.bcast.settle = 0, cfg.idle.settle
+	var err error
+	if cfg.deflate, err = newDeflateConfig(dflt, dIdleCfg, dMsgs); err != nil {
+		log.Fatalf("wsbench: echo-deflate: %v", err)
 	}
 	cfg.scenarios = strings.Split(*scenarios, ",")
 	for _, sc := range cfg.scenarios {
@@ -153,9 +186,14 @@ func bench(cfg config, servers string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := buildServer(tmp)
+	bin, err := build(tmp, "wsserver")
 	if err != nil {
 		return err
+	}
+	if slices.Contains(cfg.scenarios, "broadcast-nats") {
+		if cfg.brokerBin, err = build(tmp, "natsbroker"); err != nil {
+			return err
+		}
 	}
 	all, err := exec.Command(bin, "-list").Output()
 	if err != nil {
@@ -198,6 +236,7 @@ func run(ctx context.Context, bin string, cfg config) (*results, error) {
 			return nil, err
 		}
 	}
+	res.notePartakers()
 	var steps []step
 	for r := range cfg.rounds {
 		for _, sc := range cfg.scenarios {
@@ -254,12 +293,27 @@ func calibrate(ctx context.Context, bin string, cfg config, res *results) error 
 	return nil
 }
 
+// launchFor is how the servers of scenario sc are started.
+func launchFor(sc string) launch {
+	if sc == "h2-memory" {
+		return launch{tls: true, h2: true}
+	}
+	return launch{tls: strings.HasSuffix(sc, "-tls")}
+}
+
 func runStep(ctx context.Context, bin string, cfg config, st step, res *results) error {
-	s, err := startServer(ctx, bin, st.server, strings.HasSuffix(st.scenario, "-tls"))
+	s, err := launchServer(ctx, bin, st.server, launchFor(st.scenario))
 	if err != nil {
 		return err
 	}
-	defer func() { s.stop() }() // s is replaced by the stalled broadcast run
+	defer func() { s.stop() }() // s is replaced by a scenario's second run
+	// restart replaces s by a new server, for a measurement that starts
+	// from a fresh process.
+	restart := func() error {
+		s.stop()
+		s, err = launchServer(ctx, bin, st.server, launchFor(st.scenario))
+		return err
+	}
 	switch st.scenario {
 	case "echo", "echo-tls", "echo-many":
 		ec := cfg.echo
@@ -295,19 +349,50 @@ func runStep(ctx context.Context, bin string, cfg config, st step, res *results)
 	case "broadcast":
 		healthy := cfg.bcast
 		healthy.stalled = 0
-		r, err := runBroadcast(ctx, s, healthy)
+		r, err := runBroadcast(ctx, []*server{s}, healthy)
 		if err != nil {
 			return err
 		}
-		s.stop()
-		if s, err = startServer(ctx, bin, st.server, false); err != nil {
+		if err := restart(); err != nil {
 			return err
 		}
-		rs, err := runBroadcast(ctx, s, cfg.bcast)
+		rs, err := runBroadcast(ctx, []*server{s}, cfg.bcast)
 		if err != nil {
 			return err
 		}
 		res.add(st.scenario, st.server, r.DeliveriesPerSec, rs.DeliveriesPerSec, float64(rs.RSS))
+	case "echo-deflate":
+		r, err := runEchoDeflate(ctx, s, cfg.deflate)
+		if err != nil {
+			return err
+		}
+		if err := restart(); err != nil {
+			return err
+		}
+		ir, err := runIdle(ctx, s, cfg.deflate.idle, false)
+		if err != nil {
+			return err
+		}
+		res.add(st.scenario, st.server, r.MsgsPerSec, r.ServerUs, r.ClientUs, r.WireSent, r.WireReceived, ir.Settled, ir.Freed)
+	case "broadcast-nats":
+		r, err := runBroadcastNATS(ctx, bin, cfg.brokerBin, s, cfg.nats)
+		if err != nil {
+			return err
+		}
+		res.add(st.scenario, st.server, r.alone.DeliveriesPerSec, r.over.DeliveriesPerSec, r.alone.PerSub, r.over.PerSub, r.alone.Topic, r.over.Topic)
+	case "h2-memory":
+		h1, err := runH2Memory(ctx, s, cfg.h2, false)
+		if err != nil {
+			return fmt.Errorf("over HTTP/1.1: %w", err)
+		}
+		if err := restart(); err != nil {
+			return err
+		}
+		h2, err := runH2Memory(ctx, s, cfg.h2, true)
+		if err != nil {
+			return fmt.Errorf("over HTTP/2: %w", err)
+		}
+		res.add(st.scenario, st.server, h1.Settled, h1.Freed, h2.Settled, h2.Freed, float64(h2.Conns))
 	case "backpressure":
 		per, err := runBackpressure(ctx, s, cfg.bpConns, cfg.bpSize, cfg.bpFor)
 		if err != nil {

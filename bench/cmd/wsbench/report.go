@@ -53,10 +53,15 @@ type ratio struct {
 	vs  string
 }
 
+// within is a column of one figure divided by another of the same server
+// (num ÷ den), the median of the ratios within a round.
+type within struct{ num, den int }
+
 // spec is what a scenario records and how its table reads.
 type spec struct {
 	figures []figure
 	ratios  []ratio
+	within  []within
 	charts  []int
 }
 
@@ -102,6 +107,27 @@ var specs = map[string]spec{
 		figures: []figure{bytesConn},
 		charts:  []int{0},
 	},
+	"echo-deflate": {
+		figures: []figure{msgsPerSec, serverUs, clientUs, {"wire B/msg sent", true, count}, {"wire B/msg received", true, count}, bytesConn, freedConn},
+		ratios:  []ratio{{0, "peer"}, {1, "peer"}, {4, "peer"}, {5, "peer"}},
+		charts:  []int{0, 1},
+	},
+	"broadcast-nats": {
+		figures: []figure{
+			{"deliveries/s alone", false, humanize}, {"deliveries/s over NATS", false, humanize},
+			{"bytes/sub alone", true, humanize}, {"bytes/sub over NATS", true, humanize},
+			{"topic bytes/instance alone", true, humanize}, {"topic bytes/instance over NATS", true, humanize},
+		},
+		within: []within{{1, 0}, {3, 2}, {5, 4}},
+	},
+	"h2-memory": {
+		figures: []figure{
+			{"bytes/ws HTTP/1.1", true, humanize}, {"bytes/ws freed HTTP/1.1", true, humanize},
+			{"bytes/ws HTTP/2", true, humanize}, {"bytes/ws freed HTTP/2", true, humanize},
+			{"TCP conns HTTP/2", true, count},
+		},
+		within: []within{{2, 0}, {3, 1}},
+	},
 }
 
 func newResults(cfg config) *results {
@@ -124,6 +150,10 @@ func newResults(cfg config) *results {
 			"idle_per_source_ip": cfg.idle.perIP, "idle_max_per_source_ip": cfg.idleMax.perIP,
 			"broadcast_subs": cfg.bcast.subs, "broadcast_stalled": cfg.bcast.stalled, "broadcast_size": cfg.bcast.size,
 			"backpressure_conns": cfg.bpConns, "backpressure_size": cfg.bpSize,
+			"deflate_conns": cfg.deflate.echo.conns, "deflate_window": cfg.deflate.echo.window,
+			"deflate_size": cfg.deflate.echo.size, "deflate_messages": cfg.deflate.msgs, "deflate_idle_conns": cfg.deflate.idle.n,
+			"nats_instances": cfg.nats.instances, "nats_subs": cfg.nats.bcast.subs,
+			"h2_websockets": cfg.h2.n,
 		},
 		Servers: cfg.servers,
 		Figures: figs,
@@ -154,8 +184,29 @@ func (r *results) supports(s, sc string) bool {
 		return slices.Contains(broadcasters, s)
 	case "latency":
 		return !slices.Contains(r.Latency.Excluded, s)
+	case "echo-deflate":
+		return slices.Contains(deflaters, s)
+	case "broadcast-nats", "h2-memory":
+		return s == "pollws"
 	}
 	return true
+}
+
+// notePartakers notes, in the scenarios that not every server takes part
+// in, which did not and why.
+func (r *results) notePartakers() {
+	for _, sc := range r.cfg.scenarios {
+		switch sc {
+		case "echo-deflate":
+			for _, n := range deflateNotes(r.cfg.servers) {
+				r.note(sc, n)
+			}
+		case "broadcast-nats":
+			r.note(sc, natsNote)
+		case "h2-memory":
+			r.note(sc, h2Note)
+		}
+	}
 }
 
 // broadcasters are the servers with a broadcast hub.
@@ -248,6 +299,25 @@ func (r *results) ratio(scenario string, i int, a, b string) (float64, bool) {
 	return median(qs), true
 }
 
+// within returns figure w.num of server s in scenario over its figure
+// w.den: the median of the ratios within each round.
+func (r *results) within(scenario, s string, w within) (float64, bool) {
+	rounds, ok := r.Rounds[scenario][s]
+	if !ok || w.num >= len(rounds) || w.den >= len(rounds) {
+		return 0, false
+	}
+	var qs []float64
+	for k := range rounds[w.num] {
+		if d := rounds[w.den][k]; d != 0 {
+			qs = append(qs, rounds[w.num][k]/d)
+		}
+	}
+	if len(qs) == 0 {
+		return 0, false
+	}
+	return median(qs), true
+}
+
 // vsName is the server a ratio column divides by: the best peer's name
 // for "peer".
 func (r *results) vsName(scenario string, q ratio) (string, bool) {
@@ -280,6 +350,9 @@ func (r *results) markdown() string {
 			cols = append(cols, q)
 			head = append(head, fmt.Sprintf("%s ÷ %s", sp.figures[q.fig].name, vs))
 		}
+		for _, w := range sp.within {
+			head = append(head, fmt.Sprintf("%s ÷ %s", sp.figures[w.num].name, sp.figures[w.den].name))
+		}
 		fmt.Fprintf(&b, "| %s |\n|---|%s\n", strings.Join(head, " | "), strings.Repeat("---:|", len(head)-1))
 		for _, s := range r.Servers {
 			m, ok := r.Median[sc][s]
@@ -293,6 +366,13 @@ func (r *results) markdown() string {
 			for _, q := range cols {
 				vs, _ := r.vsName(sc, q)
 				if v, ok := r.ratio(sc, q.fig, s, vs); ok {
+					cells = append(cells, fmt.Sprintf("%.2f×", v))
+				} else {
+					cells = append(cells, "–")
+				}
+			}
+			for _, w := range sp.within {
+				if v, ok := r.within(sc, s, w); ok {
 					cells = append(cells, fmt.Sprintf("%.2f×", v))
 				} else {
 					cells = append(cells, "–")
@@ -358,6 +438,23 @@ func (r *results) describe(sc string) string {
 			c.bcast.subs, c.bcast.size, c.bcast.window, c.bcast.stalled)
 	case "backpressure":
 		return fmt.Sprintf("%d clients write %d B messages for %v and never read the echoes; growth of the server's resident memory per connection.", c.bpConns, c.bpSize, c.bpFor)
+	case "echo-deflate":
+		d := c.deflate
+		ratio := 0.0
+		if d.corpus != nil {
+			plain, deflated := d.corpus.Size()
+			ratio = float64(deflated) / float64(plain)
+		}
+		return fmt.Sprintf("%d connections with permessage-deflate (no context takeover), each keeping %d text messages in flight: %d distinct JSON messages of %d B (events of a shop, made from a fixed seed; compress/flate's default level takes them to %.0f%% of their size), sent in turn, for %v; CPU per message as in echo. *wire B/msg*: TCP payload the load client's sockets sent and received per echoed message (TCP_INFO), frame headers included. *bytes/conn* and *freed*: %d connections that each exchanged one compressed message, then idle, measured as in idle on a fresh server.",
+			d.echo.conns, d.echo.window, d.msgs, d.echo.size, 100*ratio, d.echo.duration, d.idle.n)
+	case "broadcast-nats":
+		n := c.nats
+		return fmt.Sprintf("%d subscribers of %d B messages from one publisher, at most %d messages ahead of the slowest subscriber, on one pollws instance alone (no broker), then on %d instances that share the topic through one NATS broker (nats-server in a process of its own, cmd/natsbroker): the publisher on the first instance, the subscribers spread over all, the same run. *deliveries/s*: messages received by all subscribers a second, over %v. Memory, the instances' resident memory added up, each measured after the instances ran debug.FreeOSMemory: *topic bytes/instance* is the growth from no subscriber to one on each instance (the topic opened there: its ring and, over NATS, its subscription on the broker), per instance; *bytes/sub* the growth from there to all %d subscribers (%v after every one received a first message), per subscriber added.",
+			n.bcast.subs, n.bcast.size, n.bcast.window, n.instances, n.bcast.duration, n.bcast.subs, n.bcast.settle)
+	case "h2-memory":
+		h := c.h2
+		return fmt.Sprintf("%d WebSockets over TLS, each exchanging one %d B message and then idle: each on an HTTP/1.1 connection of its own, then, on a fresh server, all as streams of one HTTP/2 connection (RFC 8441 extended CONNECT through golang.org/x/net/http2's Transport; the server runs with GODEBUG=http2xconnect=1). Both dialled with pollws's wsconn.Dial. Growth of the server's resident memory per WebSocket, %v after the last one and after debug.FreeOSMemory, as in idle; *TCP conns HTTP/2* counts the connections the streams went over.",
+			h.n, h.size, h.settle)
 	}
 	return ""
 }
@@ -422,6 +519,17 @@ func (r *results) targets() string {
 	x, ok1 := r.get("broadcast", "pollws", 1)
 	y, ok2 := r.get("broadcast", "pollws", 0)
 	row(fmt.Sprintf("broadcast: %d stalled subscribers keep ≥ 0.9× of the rate", r.cfg.bcast.stalled), fmt.Sprintf("%.2f×", x/y), x/y >= 0.9, ok1 && ok2 && y > 0)
+	vsPeer("echo-deflate", 1, "echo with permessage-deflate: pollws server CPU/msg ≤ 0.7× the best compressing peer's", 0.7, true)
+	v, ok = r.within("broadcast-nats", "pollws", within{1, 0})
+	row(fmt.Sprintf("broadcast over NATS: %d instances ≥ 0.5× one instance's deliveries/s", r.cfg.nats.instances), fmt.Sprintf("%.2f×", v), v >= 0.5, ok)
+	v, ok = r.within("broadcast-nats", "pollws", within{3, 2})
+	row(fmt.Sprintf("broadcast over NATS: memory per subscriber on %d instances within 10 %% of one instance's", r.cfg.nats.instances), fmt.Sprintf("%.2f×", v), math.Abs(v-1) <= 0.1, ok)
+	v, ok = r.within("h2-memory", "pollws", within{2, 0})
+	if ok {
+		fmt.Fprintf(&b, "| %d WebSockets on one HTTP/2 connection: memory per WebSocket ÷ over HTTP/1.1 (no target set) | %.2f× | – |\n", r.cfg.h2.n, v)
+	} else {
+		fmt.Fprintf(&b, "| %d WebSockets on one HTTP/2 connection: memory per WebSocket ÷ over HTTP/1.1 (no target set) | not measured | – |\n", r.cfg.h2.n)
+	}
 	return b.String()
 }
 

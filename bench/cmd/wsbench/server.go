@@ -19,16 +19,20 @@ import (
 	"github.com/pollws/pollws/bench/internal/proc"
 )
 
-// buildServer builds cmd/wsserver into dir and returns its path.
-func buildServer(dir string) (string, error) {
-	bin := filepath.Join(dir, "wsserver")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/wsserver")
+// build builds the command ./cmd/name into dir and returns its path.
+func build(dir, name string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building wsserver: %w", err)
+		return "", fmt.Errorf("building %s: %w", name, err)
 	}
 	return bin, nil
 }
+
+// xconnect is the GODEBUG setting with which net/http's HTTP/2 server
+// offers extended CONNECT (RFC 8441), read when the process starts.
+const xconnect = "http2xconnect=1"
 
 // server is one running wsserver process.
 type server struct {
@@ -42,14 +46,69 @@ type server struct {
 	lines chan string
 }
 
+// launch is how a wsserver process is started, beyond its -impl.
+type launch struct {
+	tls bool
+	// h2 offers HTTP/2 beside HTTP/1.1 (with tls), and WebSockets over
+	// its streams: the process runs with GODEBUG=http2xconnect=1.
+	h2 bool
+	// nats is the URL of the NATS broker the broadcast hub joins; "" for
+	// none.
+	nats string
+}
+
 // startServer starts bin with -impl (and -tls) and waits for it to print
 // its address.
 func startServer(ctx context.Context, bin, impl string, useTLS bool) (*server, error) {
+	return launchServer(ctx, bin, impl, launch{tls: useTLS})
+}
+
+// launchServer starts bin with -impl as l says and waits for it to print
+// its address.
+func launchServer(ctx context.Context, bin, impl string, l launch) (*server, error) {
 	args := []string{"-impl", impl, "-addr", "127.0.0.1:0"}
-	if useTLS {
+	if l.tls {
 		args = append(args, "-tls")
 	}
+	var env []string
+	if l.h2 {
+		args = append(args, "-h2")
+		env = withGODEBUG(os.Environ(), xconnect)
+	}
+	if l.nats != "" {
+		args = append(args, "-nats", l.nats)
+	}
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	return start(impl, cmd, l.tls)
+}
+
+// startBroker starts the NATS broker bin (cmd/natsbroker) and waits for
+// it to print its address.
+func startBroker(ctx context.Context, bin string) (*server, error) {
+	return start("natsbroker", exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0"), false)
+}
+
+// withGODEBUG returns env with setting added to its GODEBUG.
+func withGODEBUG(env []string, setting string) []string {
+	var out []string
+	godebug := setting
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if v != "" {
+				godebug = v + "," + setting
+			}
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "GODEBUG="+godebug)
+}
+
+// start starts cmd, a process that prints "listening ADDR" once it
+// accepts connections (with wantCert, first its certificate), and waits
+// for that line; impl names it in the figures.
+func start(impl string, cmd *exec.Cmd, wantCert bool) (*server, error) {
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -68,7 +127,7 @@ func startServer(ctx context.Context, bin, impl string, useTLS bool) (*server, e
 	}()
 	fail := func(err error) (*server, error) {
 		s.stop()
-		return nil, fmt.Errorf("wsserver -impl %s: %w", impl, err)
+		return nil, fmt.Errorf("%s %s: %w", filepath.Base(cmd.Path), strings.Join(cmd.Args[1:], " "), err)
 	}
 	for s.addr == "" {
 		line, err := s.line(10 * time.Second)
@@ -84,7 +143,7 @@ func startServer(ctx context.Context, bin, impl string, useTLS bool) (*server, e
 			s.addr = addr
 		}
 	}
-	if useTLS && s.tls == nil {
+	if wantCert && s.tls == nil {
 		return fail(errors.New("no certificate printed"))
 	}
 	return s, nil
@@ -121,7 +180,8 @@ func (s *server) line(d time.Duration) (string, error) {
 	}
 }
 
-// stop ends the server with SIGTERM, then SIGKILL after 5 s.
+// stop ends the server with SIGTERM, then SIGKILL after 5 s. Stopping
+// again does nothing.
 func (s *server) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})

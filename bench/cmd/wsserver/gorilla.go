@@ -12,27 +12,17 @@ func init() { impls["gorilla"] = newGorilla }
 
 // newGorilla is gorilla/websocket as its examples show it: the echo
 // example's read-write loop, and the chat example's hub with one send
-// channel and write pump per client.
-func newGorilla() impl {
+// channel and write pump per client. /deflate is the same echo with the
+// Upgrader's EnableCompression, gorilla's permessage-deflate: no context
+// takeover (the only mode it has), compress/flate at level 1, every
+// message compressed.
+func newGorilla(*options) (impl, error) {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	upDeflate := websocket.Upgrader{CheckOrigin: up.CheckOrigin, EnableCompression: true}
 	h := &gorillaHub{clients: make(map[*gorillaClient]bool)}
 	return impl{
-		echo: func(w http.ResponseWriter, r *http.Request) {
-			c, err := up.Upgrade(w, r, nil)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			for {
-				mt, msg, err := c.ReadMessage()
-				if err != nil {
-					return
-				}
-				if err := c.WriteMessage(mt, msg); err != nil {
-					return
-				}
-			}
-		},
+		echo:    func(w http.ResponseWriter, r *http.Request) { gorillaEcho(&up, w, r) },
+		deflate: func(w http.ResponseWriter, r *http.Request) { gorillaEcho(&upDeflate, w, r) },
 		sub: func(w http.ResponseWriter, r *http.Request) {
 			c, err := up.Upgrade(w, r, nil)
 			if err != nil {
@@ -62,6 +52,24 @@ func newGorilla() impl {
 				h.broadcast(msg)
 			}
 		},
+	}, nil
+}
+
+// gorillaEcho is the echo example's read-write loop.
+func gorillaEcho(up *websocket.Upgrader, w http.ResponseWriter, r *http.Request) {
+	c, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		mt, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(mt, msg); err != nil {
+			return
+		}
 	}
 }
 

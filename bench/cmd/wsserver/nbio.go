@@ -24,20 +24,25 @@ func init() { impls["nbio"] = newNbio }
 // sets it: no other server here closes idle connections. The engine is
 // handed the listener wsserver opened, through Config.Listen as that suite
 // does; over TLS it runs nbio's own TLS (AddrsTLS) with the run's
-// certificate.
-func newNbio() impl {
+// certificate. /deflate is a second upgrader with EnableCompression, nbio's
+// permessage-deflate: no context takeover (the only mode it has),
+// compress/flate at level 1 from a pool, every message compressed.
+func newNbio(*options) (impl, error) {
 	return impl{engine: func(ln net.Listener, tlsConf *stdtls.Config) (func(), error) {
 		logging.Output = os.Stderr
 		logging.SetLevel(logging.LevelError)
-		up := websocket.NewUpgrader()
-		up.KeepaliveTime = 0
-		up.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
-			c.WriteMessage(mt, data)
-		})
 		mux := http.NewServeMux()
-		mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-			up.Upgrade(w, r, nil) // on failure the upgrader has answered
-		})
+		for path, compress := range map[string]bool{"/ws": false, "/deflate": true} {
+			up := websocket.NewUpgrader()
+			up.KeepaliveTime = 0
+			up.EnableCompression(compress)
+			up.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
+				c.WriteMessage(mt, data)
+			})
+			mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+				up.Upgrade(w, r, nil) // on failure the upgrader has answered
+			})
+		}
 		conf := nbhttp.Config{
 			Network:                 "tcp",
 			Handler:                 mux,
@@ -63,5 +68,5 @@ func newNbio() impl {
 			defer cancel()
 			e.Shutdown(ctx)
 		}, nil
-	}}
+	}}, nil
 }

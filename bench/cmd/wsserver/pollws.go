@@ -2,14 +2,16 @@ package main
 
 import (
 	"context"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/fanout"
+	"github.com/pollws/pollws/fanout/natsbus"
 	"github.com/pollws/pollws/wsconn"
 	"github.com/pollws/pollws/wsconn/gorillaws"
 )
@@ -21,34 +23,66 @@ func init() {
 
 // newPollws is the echo of examples/echo: each upgraded connection is
 // handed to a wsconn.Reactor with an echo handler and the HTTP handler
-// returns; the reactor reads it when bytes come and writes the replies in
-// batches. Its options are wsconn's defaults (keepalive pings, an idle
-// timeout). Broadcast is a fanout.Hub: each message published on /pub
-// goes to every subscriber of /sub.
-func newPollws() impl {
+// returns (over HTTP/2, once the stream is done with, as
+// Conn.HandlerDone says); the reactor reads it when bytes come and writes
+// the replies in batches. Its options are wsconn's defaults (keepalive
+// pings, an idle timeout); /deflate adds compression with
+// wsconn.CompressionOptions' defaults (no context takeover, level 1,
+// messages from 256 bytes). Broadcast is a fanout.Hub: each message
+// published on /pub goes to every subscriber of /sub, and with -nats to
+// those of the other instances on the broker, through a natsbus.Bus.
+func newPollws(o *options) (impl, error) {
 	r, err := wsconn.NewReactor(nil)
 	if err != nil {
-		log.Fatal(err)
+		return impl{}, err
 	}
-	hub := fanout.New(&fanout.Options{Capacity: 8 << 20, KickAfter: -1})
-	upgrade := func(w http.ResponseWriter, req *http.Request) *wsconn.Conn {
-		c, err := wsconn.Upgrade(w, req, &wsconn.UpgradeOptions{CheckOrigin: allowAll})
+	// The hub logs a line per subscriber it loses, as every subscriber of
+	// a run is at its end: warnings only (a gap on the bus is one).
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hopts := &fanout.Options{Capacity: 8 << 20, KickAfter: -1, Logger: quiet}
+	var bus *natsbus.Bus
+	if o.nats != "" {
+		if bus, err = natsbus.Connect(o.nats, nil); err != nil {
+			r.Close()
+			return impl{}, err
+		}
+		hopts.Bus = bus
+	}
+	hub := fanout.New(hopts)
+	upgrade := func(w http.ResponseWriter, req *http.Request, uo *wsconn.UpgradeOptions) *wsconn.Conn {
+		c, err := wsconn.Upgrade(w, req, uo)
 		if err != nil {
 			return nil
 		}
 		return c
 	}
+	plain := &wsconn.UpgradeOptions{CheckOrigin: allowAll}
+	deflate := &wsconn.UpgradeOptions{CheckOrigin: allowAll, Options: wsconn.Options{Compression: &wsconn.CompressionOptions{}}}
+	serveEcho := func(w http.ResponseWriter, req *http.Request, uo *wsconn.UpgradeOptions) {
+		c := upgrade(w, req, uo)
+		if c == nil {
+			return
+		}
+		if err := r.Serve(c, &echo{c: c}, nil); err != nil {
+			c.Close()
+		}
+		<-c.HandlerDone()
+	}
 	return impl{
 		// wsconn.NewListener's connections let the reactor serve
 		// WebSockets over TLS without a goroutine too.
 		listener: func(ln net.Listener) (net.Listener, error) { return wsconn.NewListener(ln, nil) },
-		echo: func(w http.ResponseWriter, req *http.Request) {
-			if c := upgrade(w, req); c != nil {
-				r.Serve(c, &echo{c: c}, nil)
+		close: func() {
+			hub.Close()
+			r.Close()
+			if bus != nil {
+				bus.Close() // after the hub, as natsbus asks
 			}
 		},
+		echo:    func(w http.ResponseWriter, req *http.Request) { serveEcho(w, req, plain) },
+		deflate: func(w http.ResponseWriter, req *http.Request) { serveEcho(w, req, deflate) },
 		sub: func(w http.ResponseWriter, req *http.Request) {
-			c := upgrade(w, req)
+			c := upgrade(w, req, plain)
 			if c == nil {
 				return
 			}
@@ -68,7 +102,7 @@ func newPollws() impl {
 			}), func(error) { s.Stop() })
 		},
 		pub: func(w http.ResponseWriter, req *http.Request) {
-			c := upgrade(w, req)
+			c := upgrade(w, req, plain)
 			if c == nil {
 				return
 			}
@@ -85,7 +119,7 @@ func newPollws() impl {
 				}
 			}()
 		},
-	}
+	}, nil
 }
 
 // echo echoes every message with its type: it reads a message once the
@@ -114,8 +148,9 @@ func (e *echo) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 }
 
 // newPollwsGorilla is gorilla/websocket's read loop with replies written
-// through a gorillaws.Writer.
-func newPollwsGorilla() impl {
+// through a gorillaws.Writer, which writes no compressed messages: it has
+// no /deflate.
+func newPollwsGorilla(*options) (impl, error) {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	return impl{echo: func(w http.ResponseWriter, r *http.Request) {
 		conn, err := gorillaws.Upgrade(&up, w, r, nil)
@@ -134,7 +169,7 @@ func newPollwsGorilla() impl {
 				return
 			}
 		}
-	}}
+	}}, nil
 }
 
 func allowAll(*http.Request) bool { return true }

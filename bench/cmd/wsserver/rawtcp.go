@@ -11,7 +11,7 @@ func init() { impls["rawtcp"] = newRawTCP }
 
 // newRawTCP is the ceiling: a length-prefixed echo over plain TCP with
 // buffered I/O, flushed when the reader has nothing more buffered.
-func newRawTCP() impl {
+func newRawTCP(*options) (impl, error) {
 	return impl{raw: func(ln net.Listener) {
 		for {
 			c, err := ln.Accept()
@@ -20,7 +20,7 @@ func newRawTCP() impl {
 			}
 			go rawEcho(c)
 		}
-	}}
+	}}, nil
 }
 
 func rawEcho(c net.Conn) {

@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
 )
 
 const (
@@ -36,8 +38,15 @@ type DialOptions struct {
 	// ReadBuffer is the size of the read buffer in bytes; default 16 KiB.
 	// It grows for a message that needs more.
 	ReadBuffer int
-	// Limit is the longest message accepted, in bytes; default 16 MiB.
+	// Limit is the longest message accepted, in bytes, inflated; default
+	// 16 MiB.
 	Limit int
+	// Deflate offers permessage-deflate (RFC 7692) with no context
+	// takeover either way; default false, no extension. Dial fails with
+	// [ErrDeflate] unless the server agrees to it, and to keep no context
+	// itself. The connection's reads then inflate compressed messages,
+	// and a [Corpus] goes out compressed.
+	Deflate bool
 }
 
 // Conn is one load-client connection, dialled and, for WebSocket,
@@ -49,6 +58,8 @@ type Conn struct {
 	proto    Proto
 	rd       *Reader
 	received atomic.Int64
+	// deflate is true when permessage-deflate was agreed.
+	deflate bool
 	// fd is the socket once [EchoAll]'s reactor took it from the Go
 	// runtime's poller (the net.Conn is closed then); -1 before.
 	fd        int
@@ -88,9 +99,21 @@ func Dial(ctx context.Context, p Proto, addr string, o *DialOptions) (*Conn, err
 			scheme = "wss://"
 		}
 		wd := ws.Dialer{Timeout: opt.Timeout, NetDial: d.DialContext, TLSConfig: opt.TLS}
-		c, r, _, err := wd.Dial(ctx, scheme+addr+opt.Path)
+		if opt.Deflate {
+			wd.Extensions = []httphead.Option{deflateOffer.Option()}
+		}
+		c, r, hs, err := wd.Dial(ctx, scheme+addr+opt.Path)
 		if err != nil {
 			return nil, err
+		}
+		if opt.Deflate {
+			if err := checkDeflate(hs.Extensions); err != nil {
+				c.Close()
+				if r != nil {
+					ws.PutReader(r)
+				}
+				return nil, err
+			}
 		}
 		conn, br = c, r
 	case Raw:
@@ -107,13 +130,41 @@ func Dial(ctx context.Context, p Proto, addr string, o *DialOptions) (*Conn, err
 	default:
 		return nil, fmt.Errorf("load: unknown %v", p)
 	}
-	c := &Conn{Conn: conn, proto: p, rd: NewReader(conn, p, opt.ReadBuffer, opt.Limit), fd: -1}
+	c := &Conn{Conn: conn, proto: p, rd: NewReader(conn, p, opt.ReadBuffer, opt.Limit), fd: -1, deflate: opt.Deflate && p == WebSocket}
+	c.rd.SetDeflate(c.deflate)
 	if br != nil { // it read past the handshake's response
 		b, _ := br.Peek(br.Buffered())
 		c.rd.prime(b)
 		ws.PutReader(br)
 	}
 	return c, nil
+}
+
+// deflateOffer is the permessage-deflate offer of [DialOptions].Deflate.
+var deflateOffer = wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}
+
+// checkDeflate checks the extensions a server agreed to: permessage-deflate
+// with no context takeover on its side (as offered: RFC 7692 section
+// 7.1.1.1 has a server that accepts the offer say so), and no window
+// bound on the client's side, which was not offered.
+func checkDeflate(exts []httphead.Option) error {
+	for _, e := range exts {
+		if string(e.Name) != wsflate.ExtensionName {
+			continue
+		}
+		var p wsflate.Parameters
+		if err := p.Parse(e); err != nil {
+			return fmt.Errorf("%w: %v", ErrDeflate, err)
+		}
+		if !p.ServerNoContextTakeover {
+			return fmt.Errorf("%w: the server keeps its compression context (%s)", ErrDeflate, e)
+		}
+		if p.ClientMaxWindowBits.Defined() && p.ClientMaxWindowBits < 15 {
+			return fmt.Errorf("%w: the server bounds the client's window, which was not offered (%s)", ErrDeflate, e)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: the server declined it", ErrDeflate)
 }
 
 func clientTLS(ctx context.Context, c net.Conn, addr string, opt DialOptions) (net.Conn, error) {

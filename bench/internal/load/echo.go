@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,13 @@ type EchoOptions struct {
 	Latency *Histogram
 	// Recording opens and closes the measured window; default nil.
 	Recording *atomic.Bool
+	// Corpus, when not nil, has the loop send its messages in turn as
+	// text messages, compressed on a connection that agreed on
+	// permessage-deflate, instead of stamped ones of Size bytes, and check
+	// each echo against the message sent, inflated when it came
+	// compressed; default nil. Such messages carry no send time: Latency
+	// must be nil.
+	Corpus *Corpus
 }
 
 // Echo keeps Window messages in flight until ctx is done, Messages have
@@ -46,13 +54,12 @@ type EchoOptions struct {
 // is left for closing.
 func (c *Conn) Echo(ctx context.Context, o *EchoOptions) error {
 	opt := o.withDefaults()
-	f, err := NewFrames(c.proto, opt.Size, opt.Window)
+	f, ck, err := c.loop(&opt)
 	if err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(aLongTimeAgo) })
 	defer stop()
-	ck := newChecker(opt.Size)
 	if _, err := c.Write(f.Stamp(opt.first(), Now())); err != nil {
 		return ended(ctx, err)
 	}
@@ -80,6 +87,44 @@ func (c *Conn) Echo(ctx context.Context, o *EchoOptions) error {
 	}
 }
 
+// sender makes the frames of the messages a loop sends: [Frames] or
+// corpusFrames.
+type sender interface {
+	Stamp(k int, now int64) []byte
+	Sent() uint64
+}
+
+// verifier checks a loop's echoes in order: checker or corpusChecker.
+type verifier interface {
+	// verify checks that m is the echo of the next message sent and
+	// returns its send time.
+	verify(m []byte) (sent int64, err error)
+	// checked is how many echoes were verified.
+	checked() uint64
+}
+
+// loop returns the frames and the checker of a loop on c with opt.
+func (c *Conn) loop(opt *EchoOptions) (sender, verifier, error) {
+	if opt.Corpus == nil {
+		f, err := NewFrames(c.proto, opt.Size, opt.Window)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, newChecker(opt.Size), nil
+	}
+	if opt.Latency != nil {
+		return nil, nil, errors.New("load: a corpus's messages carry no send time to record round trips with")
+	}
+	if c.proto != WebSocket {
+		return nil, nil, fmt.Errorf("load: a corpus over %v", c.proto)
+	}
+	f, err := newCorpusFrames(opt.Corpus, opt.Window, c.deflate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, &corpusChecker{cp: opt.Corpus}, nil
+}
+
 func (o *EchoOptions) withDefaults() EchoOptions {
 	var opt EchoOptions
 	if o != nil {
@@ -105,11 +150,11 @@ func (o *EchoOptions) first() int {
 
 // more is how many messages to send after k echoes came back: k, fewer
 // near the end of Messages, or -1 when all have come back.
-func (o *EchoOptions) more(k int, ck *checker, f *Frames) int {
+func (o *EchoOptions) more(k int, ck verifier, f sender) int {
 	if o.Messages <= 0 {
 		return k
 	}
-	if int64(ck.next) >= o.Messages {
+	if int64(ck.checked()) >= o.Messages {
 		return -1
 	}
 	return int(min(int64(k), o.Messages-int64(f.Sent())))
@@ -117,7 +162,7 @@ func (o *EchoOptions) more(k int, ck *checker, f *Frames) int {
 
 // drain checks every echo buffered and records their round trips when
 // rec is true, and returns how many there were.
-func (c *Conn) drain(ck *checker, now int64, rec bool, h *Histogram) (int, error) {
+func (c *Conn) drain(ck verifier, now int64, rec bool, h *Histogram) (int, error) {
 	k := 0
 	for {
 		m, ok, err := c.rd.Next()
@@ -244,7 +289,17 @@ func (c *Conn) paceWrites(ctx context.Context, f *Frames, opt *PaceOptions) erro
 // Exchange sends one message of size bytes and reads its echo, checked,
 // then lets the read buffer go: what a connection does before it idles.
 func (c *Conn) Exchange(size int) error {
-	f, err := NewFrames(c.proto, size, 1)
+	return c.exchange(&EchoOptions{Size: size, Window: 1})
+}
+
+// ExchangeCorpus is [Conn.Exchange] with the first message of cp,
+// compressed on a connection that agreed on permessage-deflate.
+func (c *Conn) ExchangeCorpus(cp *Corpus) error {
+	return c.exchange(&EchoOptions{Window: 1, Corpus: cp})
+}
+
+func (c *Conn) exchange(opt *EchoOptions) error {
+	f, ck, err := c.loop(opt)
 	if err != nil {
 		return err
 	}
@@ -255,7 +310,7 @@ func (c *Conn) Exchange(size int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := newChecker(size).verify(m); err != nil {
+	if _, err := ck.verify(m); err != nil {
 		return err
 	}
 	c.received.Add(1)
@@ -295,3 +350,24 @@ func (ck *checker) verify(m []byte) (sent int64, err error) {
 	ck.next++
 	return int64(binary.LittleEndian.Uint64(m[8:])), nil
 }
+
+func (ck *checker) checked() uint64 { return ck.next }
+
+// corpusChecker verifies the echoes of a corpus's messages in order.
+type corpusChecker struct {
+	cp   *Corpus
+	next uint64
+}
+
+// verify checks that m is the next message sent, byte for byte; the
+// messages carry no send time.
+func (ck *corpusChecker) verify(m []byte) (int64, error) {
+	want := ck.cp.Message(int(ck.next % uint64(ck.cp.Len())))
+	if !bytes.Equal(m, want) {
+		return 0, fmt.Errorf("%w: message %d: %d bytes where the %d sent were due", ErrWrongEcho, ck.next, len(m), len(want))
+	}
+	ck.next++
+	return 0, nil
+}
+
+func (ck *corpusChecker) checked() uint64 { return ck.next }

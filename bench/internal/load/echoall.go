@@ -24,8 +24,10 @@ func EchoAll(ctx context.Context, conns []*Conn, o *EchoOptions) error {
 	if opt.Latency != nil {
 		return errors.New("load: EchoAll records no round trips; Echo does")
 	}
-	if _, err := NewFrames(WebSocket, opt.Size, 1); err != nil {
-		return err
+	if opt.Corpus == nil {
+		if _, err := NewFrames(WebSocket, opt.Size, 1); err != nil {
+			return err
+		}
 	}
 	if err := reactorEcho(ctx, conns, opt); err != errNoReactor {
 		return err

@@ -94,3 +94,74 @@ func (f *Frames) Stamp(k int, now int64) []byte {
 	}
 	return f.buf[:k*f.frameLen]
 }
+
+// corpusFrames is the frames of a [Corpus]'s messages, sent in turn:
+// framed and masked once, compressed when the connection negotiated
+// permessage-deflate, back to back in the order they are sent, with the
+// first window messages again at the end so that any window of messages
+// is one slice. It is [Frames] for a corpus, and used the same way.
+type corpusFrames struct {
+	buf []byte
+	// off[i] is where message i's frame starts in buf; off[len] its end.
+	off       []int
+	n, window int
+	seq       uint64
+}
+
+// frameText is the first byte of a final text frame; rsv1 marks a
+// compressed message.
+const (
+	frameText = 0x81
+	rsv1      = 0x40
+)
+
+func newCorpusFrames(cp *Corpus, window int, deflate bool) (*corpusFrames, error) {
+	if window < 1 {
+		return nil, fmt.Errorf("load: a batch of %d frames", window)
+	}
+	var key [4]byte
+	binary.LittleEndian.PutUint32(key[:], rand.Uint32()|1)
+	f := &corpusFrames{n: cp.Len(), window: window}
+	for i := range cp.Len() + window {
+		m, b0 := cp.Message(i%cp.Len()), byte(frameText)
+		if deflate {
+			m, b0 = cp.Deflated(i%cp.Len()), frameText|rsv1
+		}
+		f.off = append(f.off, len(f.buf))
+		f.buf = appendMaskedFrame(f.buf, b0, m, key)
+	}
+	f.off = append(f.off, len(f.buf))
+	return f, nil
+}
+
+// appendMaskedFrame appends to b a client's frame of payload p, masked
+// with key, whose first byte is b0.
+func appendMaskedFrame(b []byte, b0 byte, p []byte, key [4]byte) []byte {
+	switch n := len(p); {
+	case n <= 125:
+		b = append(b, b0, 0x80|byte(n))
+	case n <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, b0, 0x80|126), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint64(append(b, b0, 0x80|127), uint64(n))
+	}
+	b = append(b, key[:]...)
+	start := len(b)
+	b = append(b, p...)
+	for i := range p {
+		b[start+i] ^= key[i%4]
+	}
+	return b
+}
+
+// Stamp returns the frames of the next k messages (at most the window);
+// now is unused, as the messages carry no send time.
+func (f *corpusFrames) Stamp(k int, _ int64) []byte {
+	k = min(k, f.window)
+	i := int(f.seq % uint64(f.n))
+	f.seq += uint64(k)
+	return f.buf[f.off[i]:f.off[i+k]]
+}
+
+// Sent is how many messages have been sent.
+func (f *corpusFrames) Sent() uint64 { return f.seq }

@@ -63,6 +63,12 @@ var (
 	ErrTooLarge = errors.New("load: message too large")
 	// ErrSize reports a message size below [MinSize].
 	ErrSize = errors.New("load: message smaller than MinSize")
+	// ErrInflate reports a compressed message from a server that does not
+	// inflate: not DEFLATE, or cut short.
+	ErrInflate = errors.New("load: corrupt compressed message")
+	// ErrDeflate reports a server that did not agree to permessage-deflate
+	// as [DialOptions].Deflate offers it.
+	ErrDeflate = errors.New("load: permessage-deflate not agreed")
 )
 
 var epoch = time.Now()

@@ -68,19 +68,19 @@ type reactor struct {
 // echoState is one connection's closed loop on a reactor.
 type echoState struct {
 	c  *Conn
-	f  *Frames
-	ck *checker
+	f  sender
+	ck verifier
 	// pending is what the socket did not take yet, written when it is
 	// writable again (EPOLLOUT is watched while it is not empty).
 	pending []byte
 }
 
 func (r *reactor) add(c *Conn) error {
-	f, err := NewFrames(c.proto, r.opt.Size, r.opt.Window)
+	f, ck, err := c.loop(&r.opt)
 	if err != nil {
 		return err
 	}
-	r.byFD[int32(c.fd)] = &echoState{c: c, f: f, ck: newChecker(r.opt.Size)}
+	r.byFD[int32(c.fd)] = &echoState{c: c, f: f, ck: ck}
 	r.active++
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(c.fd)}
 	if err := unix.EpollCtl(r.ep, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {

@@ -18,8 +18,11 @@ const (
 // parsing frame headers by hand: one read system call brings in as many
 // messages as have arrived, and none allocates. Control frames are
 // skipped, a close frame ends the stream with [io.EOF], and a fragmented
-// message is joined in a second buffer, also reused. A Reader is used by
-// one goroutine at a time.
+// message is joined in a second buffer, also reused. On a connection that
+// agreed on permessage-deflate without context takeover
+// ([Reader.SetDeflate]), a message whose first frame has RSV1 set is
+// inflated into a third buffer, also reused. A Reader is used by one
+// goroutine at a time.
 type Reader struct {
 	r     io.Reader
 	proto Proto
@@ -34,9 +37,13 @@ type Reader struct {
 	// parsed; perr the first parse error, returned by every later call.
 	err  error
 	perr error
-	// joining is true while a fragmented message is being joined in msg.
-	joining bool
-	msg     []byte
+	// joining is true while a fragmented message is being joined in msg;
+	// joinDeflated when that message is compressed.
+	joining, joinDeflated bool
+	msg                   []byte
+	// deflate accepts compressed messages, inflated into plain.
+	deflate bool
+	plain   []byte
 }
 
 // NewReader returns a Reader of messages framed for p from r, with a
@@ -45,6 +52,12 @@ type Reader struct {
 func NewReader(r io.Reader, p Proto, size, limit int) *Reader {
 	return &Reader{r: r, proto: p, size: max(size, 16), limit: limit}
 }
+
+// SetDeflate has the reader accept compressed messages (RSV1 on a
+// message's first frame) and inflate them, each on its own, as
+// permessage-deflate without context takeover on the server's side
+// sends them.
+func (r *Reader) SetDeflate(on bool) { r.deflate = on }
 
 // Fill reads from the connection once, into the room after the bytes not
 // yet parsed, first moving them to the front of the buffer, or to a larger
@@ -85,7 +98,7 @@ func (r *Reader) Fill() error {
 
 // Next returns the next complete message already read, or ok false when
 // what is buffered holds none; it never reads. The message is valid until
-// the next [Reader.Fill].
+// the next [Reader.Fill], or the next Next for one that was inflated.
 func (r *Reader) Next() (msg []byte, ok bool, err error) {
 	if r.perr != nil {
 		return nil, false, r.perr
@@ -107,11 +120,14 @@ func (r *Reader) nextWebSocket() ([]byte, bool, error) {
 			return nil, false, nil
 		}
 		b0, b1 := b[0], b[1]
+		fin, op := b0&0x80 != 0, b0&0x0f
 		if b1&0x80 != 0 {
 			return nil, false, fmt.Errorf("%w: masked frame from a server", ErrFrame)
 		}
-		if b0&0x70 != 0 {
-			return nil, false, fmt.Errorf("%w: reserved bits %#x", ErrFrame, b0&0x70)
+		rsv := b0 & 0x70
+		deflated := rsv == rsv1 && r.deflate && (op == opText || op == opBinary)
+		if rsv != 0 && !deflated {
+			return nil, false, fmt.Errorf("%w: reserved bits %#x on opcode %#x", ErrFrame, rsv, op)
 		}
 		h, n := 2, uint64(b1&0x7f)
 		switch n {
@@ -138,16 +154,16 @@ func (r *Reader) nextWebSocket() ([]byte, bool, error) {
 		}
 		r.start += total
 		r.need = 0
-		p, fin, op := b[h:total], b0&0x80 != 0, b0&0x0f
+		p := b[h:total]
 		switch op {
 		case opText, opBinary:
 			if r.joining {
 				return nil, false, fmt.Errorf("%w: a new message inside a fragmented one", ErrFrame)
 			}
 			if fin {
-				return p, true, nil
+				return r.message(p, deflated)
 			}
-			r.joining, r.msg = true, append(r.msg[:0], p...)
+			r.joining, r.joinDeflated, r.msg = true, deflated, append(r.msg[:0], p...)
 		case opContinuation:
 			if !r.joining {
 				return nil, false, fmt.Errorf("%w: a continuation outside a fragmented message", ErrFrame)
@@ -157,7 +173,7 @@ func (r *Reader) nextWebSocket() ([]byte, bool, error) {
 			}
 			if r.msg = append(r.msg, p...); fin {
 				r.joining = false
-				return r.msg, true, nil
+				return r.message(r.msg, r.joinDeflated)
 			}
 		case opClose:
 			return nil, false, io.EOF
@@ -166,6 +182,19 @@ func (r *Reader) nextWebSocket() ([]byte, bool, error) {
 			return nil, false, fmt.Errorf("%w: opcode %#x", ErrFrame, op)
 		}
 	}
+}
+
+// message returns the payload p of a whole message, inflated when it
+// is compressed.
+func (r *Reader) message(p []byte, deflated bool) ([]byte, bool, error) {
+	if !deflated {
+		return p, true, nil
+	}
+	var err error
+	if r.plain, err = inflate(r.plain, p, r.limit); err != nil {
+		return nil, false, err
+	}
+	return r.plain, true, nil
 }
 
 func (r *Reader) nextRaw() ([]byte, bool, error) {
@@ -210,7 +239,7 @@ func (r *Reader) ReadMessage() ([]byte, error) {
 // again.
 func (r *Reader) Release() {
 	if r.start == r.end && !r.joining {
-		r.buf, r.msg, r.start, r.end = nil, nil, 0, 0
+		r.buf, r.msg, r.plain, r.start, r.end = nil, nil, nil, 0, 0
 	}
 }
 
