@@ -143,6 +143,18 @@ func runBroadcast(ctx context.Context, insts []*server, cfg broadcastConfig) (br
 		if err := join(first, 0); err != nil {
 			return fail(err)
 		}
+		// The topic's ring takes memory page by page as messages fill
+		// it: filled once, through the first subscribers, it is the
+		// topic's cost, as it is in a server that runs for a while.
+		if err := fill(send, minCount, errc, hubCapacity/cfg.size+1); err != nil {
+			return fail(err)
+		}
+		// Those were all delivered: the count starts again, with the
+		// readers that join next.
+		sent = 0
+		for i := range counts[:dialed] {
+			counts[i].Store(0)
+		}
 		base, err := freeAll(insts)
 		if err != nil {
 			return broadcastResult{}, err
@@ -226,6 +238,37 @@ func freeAll(insts []*server) (int64, error) {
 		}
 	}
 	return rssAll(insts)
+}
+
+// hubCapacity is the bytes of messages a topic of wsserver's hub holds
+// (wsserver's hubCapacity).
+const hubCapacity = 8 << 20
+
+// fill publishes n messages, at most window ahead of the slowest reader,
+// and waits until every reader received them.
+func fill(send func(k int) error, minCount func() int64, errc chan error, n int) error {
+	const window = 256
+	start := minCount()
+	deadline := time.Now().Add(time.Minute)
+	for sent := 0; sent < n || minCount()-start < int64(n); {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the first subscribers did not receive %d messages within a minute", n)
+		}
+		select {
+		case err := <-errc:
+			return err
+		default:
+		}
+		if k := min(8, n-sent); k > 0 && int64(sent)-(minCount()-start) < window {
+			if err := send(k); err != nil {
+				return err
+			}
+			sent += k
+			continue
+		}
+		time.Sleep(time.Millisecond) // the readers catch up; they count in goroutines of their own
+	}
+	return nil
 }
 
 // waitRegistered publishes probe messages until every reading subscriber

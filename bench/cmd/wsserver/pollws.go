@@ -16,6 +16,12 @@ import (
 	"github.com/pollws/pollws/wsconn/gorillaws"
 )
 
+// hubCapacity is the bytes of messages the hub holds per topic; wsbench
+// fills a topic's ring this much before it measures what subscribers
+// cost, so that the ring's pages, touched as messages arrive, count as
+// the topic's and not as theirs.
+const hubCapacity = 8 << 20
+
 func init() {
 	impls["pollws"] = newPollws
 	impls["pollws-gorilla"] = newPollwsGorilla
@@ -39,7 +45,7 @@ func newPollws(o *options) (impl, error) {
 	// The hub logs a line per subscriber it loses, as every subscriber of
 	// a run is at its end: warnings only (a gap on the bus is one).
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hopts := &fanout.Options{Capacity: 8 << 20, KickAfter: -1, Logger: quiet}
+	hopts := &fanout.Options{Capacity: hubCapacity, KickAfter: -1, Logger: quiet}
 	var bus *natsbus.Bus
 	if o.nats != "" {
 		if bus, err = natsbus.Connect(o.nats, nil); err != nil {
