@@ -124,6 +124,15 @@ func publishRead(t *testing.T, h *Hub, topic string, typ wsconn.MessageType, msg
 	return wire
 }
 
+// The ring's frameHeader counts what wsconn's encoding adds to a message
+// without compressed forms.
+func TestPlainEncoding(t *testing.T) {
+	m := wsconn.NewPreparedMessage(wsconn.Binary, []byte("abc"))
+	if got := m.BinaryLen() - 3; got != plainEncoding {
+		t.Errorf("the encoding adds %d bytes, plainEncoding is %d", got, plainEncoding)
+	}
+}
+
 // A topic of 1,000 subscribers whose connections compress alike: each
 // publish compresses the message once, and every subscriber's client
 // reads it compressed and inflates it to the message.

@@ -51,8 +51,9 @@ var (
 type Options struct {
 	// Capacity is how many bytes of messages the hub holds for the
 	// subscribers of each topic, rounded up to a power of two: a
-	// subscriber that falls further behind is overtaken. Zero or less
-	// means 1 MiB.
+	// subscriber that falls further behind is overtaken. The compressed
+	// forms of the messages count too (see the package documentation).
+	// Zero or less means 1 MiB.
 	Capacity int
 
 	// KickAfter closes a subscriber with status 1008 at its KickAfter-th

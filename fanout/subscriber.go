@@ -239,7 +239,7 @@ func (s *Subscriber) take(f buf.Frame) error {
 	if len(f.Data) < frameHeader {
 		return fmt.Errorf("fanout: a frame of %d bytes in the ring", len(f.Data))
 	}
-	if err := s.msg.ResetBinary(f.Data[16:]); err != nil {
+	if err := s.msg.ResetBinary(f.Data[indexHeader:]); err != nil {
 		return fmt.Errorf("fanout: a message in the ring: %w", err)
 	}
 	index := binary.BigEndian.Uint64(f.Data)

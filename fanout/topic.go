@@ -11,27 +11,28 @@ import (
 	"github.com/pollws/pollws/wsconn"
 )
 
-// frameHeader is what a topic's ring holds of each message besides its
-// payload, at least: the message's index in the topic's stream and the
-// payload bytes of the stream before it, then the message encoded by
-// [wsconn.PreparedMessage.AppendBinary], which adds plainEncoding bytes to
-// a message without compressed forms. Messages lost on the bus count in
-// both numbers, so a subscriber finds every gap, whether the ring
-// overtook it or the bus lost messages, as a jump in them.
-const frameHeader = 8 + 8 + plainEncoding
-
-// plainEncoding is what [wsconn.PreparedMessage.AppendBinary] adds to the
-// payload of a message without compressed forms.
-const plainEncoding = 2
+// A topic's ring holds each message as a frame: its index in the topic's
+// stream and the payload bytes of the stream before it (indexHeader),
+// then the message encoded by [wsconn.PreparedMessage.AppendBinary], its
+// compressed forms with it. Messages lost on the bus count in both
+// numbers, so a subscriber finds every gap, whether the ring overtook it
+// or the bus lost messages, as a jump in them. frameHeader is the least a
+// frame holds besides the payload: the encoding adds plainEncoding bytes
+// to a message without compressed forms.
+const (
+	indexHeader   = 8 + 8
+	plainEncoding = 2
+	frameHeader   = indexHeader + plainEncoding
+)
 
 // topic is one topic of a hub: while it has subscribers, the ring they
 // read; with a bus, the numbering of what this hub sends and of what it
 // received from each other hub.
 //
 // Guarded by the hub's h.mu: subs, keys, used, stopBus, and the
-// transitions of ch between nil and a ring (made under mu too). Guarded by mu: the ring,
-// gen and what the ring was sent. Guarded by sendMu: what was sent on the
-// bus.
+// transitions of ch between nil and a ring (made under mu too). Guarded
+// by mu: the ring, gen and what the ring was sent. Guarded by sendMu: what
+// was sent on the bus.
 type topic struct {
 	name    string
 	subs    map[*Subscriber]struct{}
@@ -39,8 +40,8 @@ type topic struct {
 	used    bool                      // published to since the hub last looked for idle topics
 	stopBus func()                    // ends the subscription to the bus
 
-	// prep holds the keys of keys, for a publisher to prepare its
-	// message's compressed forms without a lock.
+	// prep holds the keys that keys counts, for a publisher to prepare
+	// its message's compressed forms without a lock.
 	prep atomic.Pointer[[]wsconn.PrepareKey]
 
 	mu     sync.Mutex
@@ -156,20 +157,20 @@ func (t *topic) write(m *wsconn.PreparedMessage) {
 		return // Publish and receive take no other type
 	}
 	n := m.BinaryLen()
-	if 16+n > t.ch.Cap() {
+	if indexHeader+n > t.ch.Cap() {
 		m.Reset(m.Type(), m.Data()) // subscribers compress it for themselves
 		n = m.BinaryLen()
 	}
 	// With no strong reader and one writer that commits before t.mu is
 	// released, a reservation that fits the ring is always Ready.
-	r, err := t.w.PollReserveSlice(nil, 16+n)
+	r, err := t.w.PollReserveSlice(nil, indexHeader+n)
 	if err != nil || !r.Ready || len(r.Value) == 0 {
 		return // terminated: the hub is closing
 	}
 	f := r.Value
 	binary.BigEndian.PutUint64(f, t.index)
 	binary.BigEndian.PutUint64(f[8:], t.off)
-	m.AppendBinary(f[16:16]) // fails only for the types refused above
+	m.AppendBinary(f[indexHeader:indexHeader]) // fails only for the types refused above
 	if t.w.Commit() != nil {
 		return
 	}
