@@ -122,6 +122,8 @@ func (h *Hub) receive(t *topic, gen uint64, msg []byte) {
 	if e.hub == h.id {
 		return // delivered by Publish already
 	}
+	m := t.prepare(h, e.typ, e.payload)
+	defer release(m)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.gen != gen || t.ch == nil {
@@ -146,6 +148,6 @@ func (h *Hub) receive(t *topic, gen uint64, msg []byte) {
 			"topic", t.name, "messages", frames, "bytes", bytes)
 	}
 	r.seq, r.off = e.seq, e.off+uint64(len(e.payload))
-	t.write(e.typ, e.payload)
+	t.write(m)
 	h.busReceived.Add(1)
 }

@@ -10,8 +10,27 @@
 //
 // A topic with subscribers keeps its messages in one [buf.Channel], a ring
 // bounded in bytes ([Options].Capacity). A message is encoded into the
-// ring once, and every subscriber is a weak reader of the ring that hands
-// the shared bytes to its connection. A subscriber that falls more than
+// ring once, as a [wsconn.PreparedMessage], and every subscriber is a weak
+// reader of the ring that hands the shared bytes to its connection
+// ([wsconn.Conn.PollWritePrepared]).
+//
+// That holds for compressed messages too. Subscribers whose connections
+// agreed on permessage-deflate without context takeover (the default of
+// [wsconn.CompressionOptions], and what browsers accept) share one
+// compressed form per level and window: when a message is published, or
+// arrives from the bus, the topic compresses it once for each form its
+// subscribers use, and puts those forms in the ring beside the message;
+// each such subscriber sends its form as it is. A thousand compressing
+// subscribers cost one compression per message, not a thousand
+// ([Stats].Deflated counts them). Subscribers without compression send
+// the message as it is; those with context takeover compress each message
+// themselves, their window being their own. The compressed forms count
+// against the ring's capacity (a JSON message and its form take about
+// 1.4 times the message); a form that would not fit is left out, and the
+// subscribers that need it compress the message themselves, as does one
+// that subscribed while its message was being compressed.
+//
+// A subscriber that falls more than
 // the ring's capacity behind is overtaken: the messages it missed are
 // dropped for it alone, and it is told how many with a small text message
 // ([Notice]) before the next one it gets,

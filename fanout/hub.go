@@ -51,8 +51,9 @@ var (
 type Options struct {
 	// Capacity is how many bytes of messages the hub holds for the
 	// subscribers of each topic, rounded up to a power of two: a
-	// subscriber that falls further behind is overtaken. Zero or less
-	// means 1 MiB.
+	// subscriber that falls further behind is overtaken. The compressed
+	// forms of the messages count too (see the package documentation).
+	// Zero or less means 1 MiB.
 	Capacity int
 
 	// KickAfter closes a subscriber with status 1008 at its KickAfter-th
@@ -93,6 +94,15 @@ type Stats struct {
 	Buffered       int64  `json:"buffered"`        // bytes subscribers' connections hold, not yet sent
 	Capacity       int    `json:"capacity"`        // bytes of messages the hub holds per topic at most
 
+	// Deflated counts compressions of messages for subscribers whose
+	// connections compress without context takeover: one per message and
+	// form their subscribers share (level and window), made when it is
+	// published or received, plus one per message for a subscriber that
+	// joined as its message went into the ring without its form.
+	// Subscribers with context takeover compress each message for
+	// themselves, which this does not count.
+	Deflated uint64 `json:"deflated"`
+
 	BusSent     uint64 `json:"bus_sent"`     // messages handed to the bus
 	BusErrors   uint64 `json:"bus_errors"`   // messages the bus refused
 	BusReceived uint64 `json:"bus_received"` // messages of other instances received for local subscribers
@@ -125,9 +135,9 @@ type Hub struct {
 	gone    counters // of subscribers that left
 	sweepAt int      // how many topics make Publish look for idle ones
 
-	published, publishedBytes, kicked          atomic.Uint64
-	busSent, busErrors, busReceived, busMissed atomic.Uint64
-	busGaps, busInvalid                        atomic.Uint64
+	published, publishedBytes, kicked, deflated atomic.Uint64
+	busSent, busErrors, busReceived, busMissed  atomic.Uint64
+	busGaps, busInvalid                         atomic.Uint64
 }
 
 // counters are a subscriber's counts, kept by its pump.
@@ -207,9 +217,11 @@ func (h *Hub) Publish(topic string, typ wsconn.MessageType, p []byte) error {
 	if t == nil {
 		return nil // no subscriber and no bus
 	}
+	m := t.prepare(h, typ, p)
 	t.mu.Lock()
-	t.write(typ, p)
+	t.write(m)
 	t.mu.Unlock()
+	release(m)
 	if h.bus == nil {
 		return nil
 	}
@@ -274,7 +286,7 @@ func (h *Hub) Subscribe(topic string, c *wsconn.Conn) (*Subscriber, error) {
 	if c == nil {
 		return nil, errors.New("fanout: Subscribe of a nil connection")
 	}
-	s := &Subscriber{h: h, c: c}
+	s := &Subscriber{h: h, c: c, key: c.PrepareKey()}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -291,6 +303,7 @@ func (h *Hub) Subscribe(topic string, c *wsconn.Conn) (*Subscriber, error) {
 		}
 	}
 	s.t = t
+	t.addKey(s.key)
 	t.mu.Lock()
 	s.r = t.ch.NewWeakReader()
 	s.next, s.nextOff = t.index, t.off
@@ -340,6 +353,7 @@ func (h *Hub) remove(s *Subscriber) {
 		return
 	}
 	delete(t.subs, s)
+	t.dropKey(s.key)
 	h.subs--
 	h.gone.add(&s.n)
 	var stop func()
@@ -365,6 +379,7 @@ func (h *Hub) Stats() Stats {
 		Published:      h.published.Load(),
 		PublishedBytes: h.publishedBytes.Load(),
 		Kicked:         h.kicked.Load(),
+		Deflated:       h.deflated.Load(),
 		BusSent:        h.busSent.Load(),
 		BusErrors:      h.busErrors.Load(),
 		BusReceived:    h.busReceived.Load(),

@@ -49,11 +49,18 @@ type hubServer struct {
 // the system's).
 func newHubServer(t testing.TB, h *Hub, o *Options, writeBuf, sendBuf int) *hubServer {
 	t.Helper()
+	return newHubServerUpgrading(t, h, o, &wsconn.UpgradeOptions{Options: wsconn.Options{BufferSize: writeBuf}}, sendBuf)
+}
+
+// newHubServerUpgrading is newHubServer whose subscribers' connections
+// are upgraded under opts, with a close timeout of 2 s.
+func newHubServerUpgrading(t testing.TB, h *Hub, o *Options, opts *wsconn.UpgradeOptions, sendBuf int) *hubServer {
+	t.Helper()
 	if h == nil {
 		h = New(o)
 	}
 	s := &hubServer{hub: h, subs: make(chan *Subscriber, 64), ended: make(chan *Subscriber, 64)}
-	opts := &wsconn.UpgradeOptions{Options: wsconn.Options{BufferSize: writeBuf, CloseTimeout: 2 * time.Second}}
+	opts.CloseTimeout = 2 * time.Second
 	s.srv = httptest.NewUnstartedServer(s.handlers.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := wsconn.Upgrade(w, r, opts)
 		if err != nil {
@@ -103,18 +110,32 @@ func (s *hubServer) dial(t testing.TB, topic string, recvBuf int) (*websocket.Co
 		}
 		return c, err
 	}}
+	return s.dialWith(t, topic, &d)
+}
+
+// dialWith connects a client that d dials to topic, and waits until the
+// hub has subscribed it.
+func (s *hubServer) dialWith(t testing.TB, topic string, d *websocket.Dialer) (*websocket.Conn, *Subscriber) {
+	t.Helper()
 	c, _, err := d.Dial(s.url+topic, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	return c, s.subscribed(t)
+}
+
+// subscribed waits until the hub has subscribed the next client, and
+// returns its Subscriber.
+func (s *hubServer) subscribed(t testing.TB) *Subscriber {
+	t.Helper()
 	select {
 	case sub := <-s.subs:
-		return c, sub
+		return sub
 	case <-time.After(10 * time.Second):
 		t.Fatal("the hub did not subscribe the client")
 	}
-	return nil, nil
+	return nil
 }
 
 // message returns the test's message seq: its number, then filler.

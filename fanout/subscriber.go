@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -35,22 +36,22 @@ const kickReason = "too slow: overtaken too often"
 //
 // A Subscriber is safe for use by multiple goroutines.
 type Subscriber struct {
-	h *Hub
-	t *topic
-	c *wsconn.Conn
-	r *buf.Reader
-	n counters
+	h   *Hub
+	t   *topic
+	c   *wsconn.Conn
+	key wsconn.PrepareKey // c's
+	r   *buf.Reader
+	n   counters
 
 	// mu is held while the pump polls c, so that once Stop returns the
 	// pump never touches c again. It guards the pump's state.
 	mu      sync.Mutex
 	task    *asyncio.Task // the pump's, on the hub's executor
 	stopped bool
-	err     error              // why the pump stopped, when it failed
-	has     bool               // data is a message to write
-	typ     wsconn.MessageType // its type
-	data    []byte             // lent by r until its next read
-	notice  []byte             // a notice of missed messages to write before data
+	err     error                  // why the pump stopped, when it failed
+	has     bool                   // msg is a message to write
+	msg     wsconn.PreparedMessage // its bytes are lent by r until its next read
+	notice  []byte                 // a notice of missed messages to write before msg
 	nbuf    [64]byte
 	dirty   bool        // messages written since the last flush
 	next    uint64      // index of the next message expected
@@ -80,7 +81,8 @@ func (s *Subscriber) stopLocked(err error) *asyncio.Task {
 		return nil
 	}
 	s.stopped, s.err = true, err
-	s.has, s.data, s.notice = false, nil, nil
+	s.has, s.notice = false, nil
+	s.msg.Reset(wsconn.Binary, nil)
 	s.r.Close()
 	s.h.remove(s)
 	return s.task
@@ -175,7 +177,10 @@ func (s *Subscriber) step(t *asyncio.Task) (more, stopped bool) {
 		case err != nil: // the topic closed: the hub is closing
 			s.stopLocked(nil)
 		case f.Ready:
-			s.take(f.Value)
+			if err := s.take(f.Value); err != nil {
+				s.fail(err)
+				return false, true
+			}
 		default:
 			if s.dirty {
 				r, err := s.c.PollFlush(t)
@@ -208,7 +213,7 @@ func (s *Subscriber) writePending(t *asyncio.Task) bool {
 		s.dirty = true
 	}
 	if s.has {
-		r, err := s.c.PollWriteMessage(t, s.typ, s.data)
+		r, err := s.c.PollWritePrepared(t, &s.msg)
 		if err != nil {
 			s.fail(err)
 			return false
@@ -216,17 +221,27 @@ func (s *Subscriber) writePending(t *asyncio.Task) bool {
 		if !r.Ready {
 			return false
 		}
-		s.has, s.data = false, nil
+		s.has = false
 		s.dirty = true
 		s.n.delivered.Add(1)
+		if n := s.msg.Compressions(); n > 0 {
+			s.h.deflated.Add(uint64(n)) // its form was not in the ring
+		}
 	}
 	return true
 }
 
 // take makes the frame f the message to write next, after a notice of
 // what was missed before it, if anything was: messages the ring overtook
-// the subscriber on, or that the bus lost.
-func (s *Subscriber) take(f buf.Frame) {
+// the subscriber on, or that the bus lost. The message shares the
+// frame's bytes, its compressed forms included.
+func (s *Subscriber) take(f buf.Frame) error {
+	if len(f.Data) < frameHeader {
+		return fmt.Errorf("fanout: a frame of %d bytes in the ring", len(f.Data))
+	}
+	if err := s.msg.ResetBinary(f.Data[indexHeader:]); err != nil {
+		return fmt.Errorf("fanout: a message in the ring: %w", err)
+	}
 	index := binary.BigEndian.Uint64(f.Data)
 	off := binary.BigEndian.Uint64(f.Data[8:])
 	if index > s.next {
@@ -235,8 +250,9 @@ func (s *Subscriber) take(f buf.Frame) {
 		s.n.missedFrames.Add(frames)
 		s.n.missedBytes.Add(bytes)
 	}
-	s.typ, s.data, s.has = wsconn.MessageType(f.Data[16]), f.Data[frameHeader:], true
-	s.next, s.nextOff = index+1, off+uint64(len(s.data))
+	s.has = true
+	s.next, s.nextOff = index+1, off+uint64(len(s.msg.Data()))
+	return nil
 }
 
 // overtaken records an overtake, which the next message's notice will
@@ -255,7 +271,8 @@ func (s *Subscriber) overtaken() {
 		return
 	}
 	s.kick = true
-	s.has, s.data, s.notice = false, nil, nil
+	s.has, s.notice = false, nil
+	s.msg.Reset(wsconn.Binary, nil)
 	s.h.kicked.Add(1)
 	s.h.log.Info("fanout: closing a subscriber that keeps falling behind",
 		"topic", s.t.name, "remote", s.c.RemoteAddr().String(), "overtakes", len(s.behind), "window", s.h.window)

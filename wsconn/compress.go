@@ -30,6 +30,11 @@ import (
 // resemble the ones before them then compress much better: 128-byte
 // JSON-like messages to 41 % of their size instead of 85 %.
 //
+// A message sent to many connections is best sent as a [PreparedMessage]:
+// connections that compress without context takeover at the same level
+// and window then share one compression of it, where PollWriteMessage
+// compresses it once per connection.
+//
 // Out-of-range fields are brought into range.
 type CompressionOptions struct {
 	// ContextTakeover lets the connection keep its compressor's window

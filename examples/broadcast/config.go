@@ -22,6 +22,7 @@ type config struct {
 	sendBuffer   int           // socket send buffer of each connection; 0: the system's
 	writeTimeout time.Duration // how long a subscriber's socket may take nothing before it is dropped
 	drain        time.Duration // graceful-drain deadline
+	compress     bool          // accept permessage-deflate
 }
 
 // parseFlags parses the command line into a config. Usage and errors go
@@ -46,6 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.sendBuffer, "send-buffer", 128<<10, "socket send buffer of each connection (0: the system's, which grows to megabytes, so that a slow subscriber is noticed late)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", time.Minute, "drop a subscriber whose socket takes nothing for this long")
 	fs.DurationVar(&c.drain, "drain", 5*time.Second, "graceful-drain deadline on SIGINT/SIGTERM")
+	fs.BoolVar(&c.compress, "compress", true, "accept permessage-deflate, which browsers offer: each message is compressed once per topic, not once per subscriber")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

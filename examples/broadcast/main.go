@@ -15,7 +15,10 @@
 // subscriber that missed messages gets the text message
 // {"type":"missed","frames":N,"bytes":B} before the next one; one
 // overtaken more than -max-behind times within -behind-window is closed
-// with 1008. Ctrl-C drains gracefully: every connection is closed with
+// with 1008. Subscribers that offer permessage-deflate, as browsers do,
+// get their messages compressed, each message compressed once per topic
+// however many subscribers get it (-compress=false turns it off; /stats
+// counts the compressions). Ctrl-C drains gracefully: every connection is closed with
 // 1001 after what it was sent is flushed, and the drain report is
 // printed.
 //

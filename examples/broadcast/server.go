@@ -54,14 +54,24 @@ func newServer(cfg config, log *slog.Logger) *server {
 		Logger:       log,
 	})
 	s.group = shutdown.NewGroup(&shutdown.GroupOptions{Logger: log})
+	var compression *wsconn.CompressionOptions
+	if cfg.compress {
+		// Without context takeover, the default, every subscriber that
+		// compresses alike sends the same bytes: the hub compresses each
+		// message once for all of them, and an idle subscriber holds no
+		// compressor.
+		compression = &wsconn.CompressionOptions{}
+	}
 	s.subOpts = &wsconn.UpgradeOptions{Options: wsconn.Options{
 		BufferSize:     cfg.writeBuffer,
 		WriteTimeout:   cfg.writeTimeout,
 		MaxMessageSize: subscriberMaxMessage,
+		Compression:    compression,
 		Logger:         log,
 	}}
 	s.pubOpts = &wsconn.UpgradeOptions{Options: wsconn.Options{
 		MaxMessageSize: int64(s.hub.MaxMessage()),
+		Compression:    compression,
 		Logger:         log,
 	}}
 	return s

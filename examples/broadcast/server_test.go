@@ -23,12 +23,12 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{addr: "127.0.0.1:8081", rate: 100, size: 1024, slowRate: 20, maxBehind: 3, behindWindow: time.Minute,
-		capacity: 1 << 20, writeBuffer: 64 << 10, sendBuffer: 128 << 10, writeTimeout: time.Minute, drain: 5 * time.Second}
+		capacity: 1 << 20, writeBuffer: 64 << 10, sendBuffer: 128 << 10, writeTimeout: time.Minute, drain: 5 * time.Second, compress: true}
 	if cfg != want {
 		t.Errorf("defaults:\ngot  %+v\nwant %+v", cfg, want)
 	}
-	cfg, err = parseFlags(strings.Fields("-addr :0 -rate 5000 -size 64 -slow 3 -max-behind -1"), io.Discard)
-	if err != nil || cfg.addr != ":0" || cfg.rate != 5000 || cfg.size != 64 || cfg.slow != 3 || cfg.kickAfter() != -1 {
+	cfg, err = parseFlags(strings.Fields("-addr :0 -rate 5000 -size 64 -slow 3 -max-behind -1 -compress=false"), io.Discard)
+	if err != nil || cfg.addr != ":0" || cfg.rate != 5000 || cfg.size != 64 || cfg.slow != 3 || cfg.kickAfter() != -1 || cfg.compress {
 		t.Errorf("parsed %+v, %v", cfg, err)
 	}
 	for _, tc := range []struct {
