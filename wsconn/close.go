@@ -191,6 +191,7 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 				return false, false, false, nil
 			}
 		case stateCloseQueued:
+			c.flushTLSLocked()
 			ok, err := c.out.PollFlush(t, wake)
 			if err != nil {
 				err = c.writeFailedLocked(err)
@@ -216,7 +217,8 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 			if c.peerDone || c.failing() {
 				if c.tls != nil && !c.notified {
 					c.notified = true
-					_ = c.tls.CloseWrite() // close_notify, into the queue before the FIN
+					c.flushTLSLocked()
+					_ = c.tls.conn.CloseWrite() // close_notify, into the queue before the FIN
 				}
 				ok, err := c.out.Shutdown(t, wake)
 				if err == nil && !ok {
@@ -512,6 +514,11 @@ func (c *Conn) closeSocket() error {
 		reg.Close()
 	}
 	err := c.out.Close()
+	if c.tls != nil {
+		c.mu.Lock()
+		c.tls.drop()
+		c.mu.Unlock()
+	}
 	c.releaseCompression()
 	c.wakeReaders()
 	return err

@@ -156,6 +156,7 @@ type zStream struct {
 	c   *Conn
 	tcp *net.TCPConn
 	cur []byte
+	own []byte // cur's storage: a Close from another goroutine reads into the Conn's buffer
 	err error
 }
 
@@ -172,7 +173,8 @@ func (s *zStream) Read(p []byte) (int, error) {
 			s.err = err
 			return 0, err
 		}
-		s.cur = m.Data
+		s.own = append(s.own[:0], m.Data...)
+		s.cur = s.own
 		if len(p) == 0 {
 			return 0, nil
 		}

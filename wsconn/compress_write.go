@@ -33,6 +33,7 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 	if !c.roomLocked(bound) {
 		// Make room the way a write to a full queue would, then look
 		// again.
+		c.flushTLSLocked()
 		c.out.Kick(wake)
 		if !c.roomLocked(bound) {
 			return r, false, nil
@@ -83,6 +84,6 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 // write of any size. Writes to the queue hold c.mu, so none takes the room
 // until c.mu is released; the queue's flush only makes more.
 func (c *Conn) roomLocked(n int) bool {
-	avail := c.out.Available()
-	return avail >= n || avail > 0 && c.out.Buffered() == 0
+	avail := c.out.Available() - c.tls.staged()
+	return avail >= n || avail > 0 && c.out.Buffered()+c.tls.staged() == 0
 }

@@ -37,7 +37,7 @@ import (
 type Conn struct {
 	out         sendq.Writer
 	sock        *socket.Socket // nil: reads go through a goroutine
-	tls         *tls.Conn      // frames go through it, onto out, when TLS runs over a socket.Conn
+	tls         *tlsOut        // frames go through it, onto out, when TLS runs over a socket.Conn
 	cfg         *config
 	subprotocol string
 	client      bool
@@ -116,7 +116,7 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 		// into the send queue, written without parking, and reads that
 		// would block say so: the connection needs no goroutine.
 		if s, ok := tc.NetConn().(*socket.Conn); ok && s.Socket() != nil {
-			wc.tls, transport, sc = tc, s, s
+			wc.tls, transport, sc = &tlsOut{conn: tc}, s, s
 		}
 	}
 	wc.out.Init(transport, sendq.Options{
@@ -150,7 +150,14 @@ func (c *Conn) RemoteAddr() net.Addr { return c.out.Conn().RemoteAddr() }
 
 // Undelivered returns the bytes of frames written that the peer will not
 // get (see [ConnWriter.Undelivered]), frame headers included.
-func (c *Conn) Undelivered() int64 { return c.out.Undelivered() }
+func (c *Conn) Undelivered() int64 {
+	if c.tls == nil {
+		return c.out.Undelivered()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.Undelivered() + c.tls.dropped + int64(c.tls.staged())
+}
 
 // Stats returns the counters of the connection's writes.
 func (c *Conn) Stats() Stats { return statsOf(&c.out) }

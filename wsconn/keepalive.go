@@ -88,6 +88,7 @@ func (c *Conn) tick() {
 	case ping:
 		c.lastPing = at
 		if _, err := c.controlLocked(nil, frame.OpPing, nil, &wake); err == nil {
+			c.flushTLSLocked()
 			c.out.Kick(&wake)
 		}
 	case timedOut:

@@ -360,6 +360,7 @@ func (c *Conn) preparedLocked(t *asyncio.Task, m *PreparedMessage, wake *asyncio
 	if !ok {
 		bound := frame.MaxHeader + deflate.MaxCompressedLen(len(m.data))
 		if !c.roomLocked(bound) {
+			c.flushTLSLocked()
 			c.out.Kick(wake)
 			if !c.roomLocked(bound) {
 				return c.frameLocked(t, true, op, one[:], nil, wake)

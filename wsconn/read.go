@@ -17,10 +17,11 @@ import (
 )
 
 // Message is a message from the peer. Data is the connection's buffer,
-// lent until the next read of the connection: copy it to keep it, and do
-// not hold on to the Message past the next read (a handler that keeps it
-// in its state clears it once done), or the buffer cannot go back to the
-// pool.
+// lent until the next read of the connection: a ReadMessage, or a Close
+// or Shutdown that reads for the peer's close while no ReadMessage runs.
+// Copy it to keep it, and do not hold on to the Message past the next
+// read (a handler that keeps it in its state clears it once done), or the
+// buffer cannot go back to the pool.
 type Message struct {
 	Type MessageType
 	Data []byte
@@ -349,6 +350,7 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 		}
 		c.idle()
 		var wake asyncio.Wakeups
+		c.flushTLS()
 		c.out.Kick(&wake)
 		wake.Notify()
 		if self && c.sock != nil {
@@ -432,7 +434,7 @@ func (c *Conn) fill(self bool) error {
 	var err error
 	switch {
 	case c.tls != nil:
-		n, err = c.tls.Read(b)
+		n, err = c.tls.conn.Read(b)
 		if err == socket.ErrWouldBlockTemporary {
 			err = errWouldBlock
 		} else if n > 0 {

@@ -1,6 +1,7 @@
 package wsconn
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -86,6 +87,7 @@ func (c *Conn) WriteBuf(t *asyncio.Task, b asyncio.Buf) (asyncio.Async[int], err
 // connection.
 func (c *Conn) PollFlush(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	var wake asyncio.Wakeups
+	c.flushTLS()
 	ready, err := c.out.PollFlush(t, &wake)
 	wake.Notify()
 	if err != nil {
@@ -159,45 +161,124 @@ func (c *Conn) putFrameLocked(t *asyncio.Task, fin bool, rsv, op byte, body [][]
 	return total, ready, err
 }
 
-// tlsFrameLocked queues one frame through TLS: it reserves room in the
-// send queue for the frame's records, then writes the frame to the TLS
-// connection, which encrypts it into the queue at once. The frame is
-// whole in one Write when it is small, so that it costs one record.
+// tlsFrameLocked queues one frame through TLS. A small frame is staged
+// in plaintext, after room in the send queue was reserved for it and for
+// what was staged before, and encrypted with them at the next flush point
+// (flushTLSLocked): a burst of small messages costs one record, not one
+// each. A large one goes out at once after the staged frames, its
+// payload from the caller's slices without a copy.
 func (c *Conn) tlsFrameLocked(t *asyncio.Task, h *frame.Header, body [][]byte, priority bool, wake *asyncio.Wakeups) (int, bool, error) {
 	total := int(h.Length)
 	var hb [frame.MaxHeader]byte
 	hn := frame.Put(&hb, h)
 	size := hn + total
-	ok, err := c.out.Reserve(t, size+tlsOverhead(size), priority, wake)
-	if !ok || err != nil {
-		return 0, false, err
-	}
-	if !h.Masked && total > 16<<10 {
-		// Large: the header in a record of its own, the payload from the
-		// caller's slices, without a copy.
-		if _, err = c.tls.Write(hb[:hn]); err == nil {
+	o := c.tls
+	if size > tlsStageMax {
+		c.flushTLSLocked()
+		ok, err := c.out.Reserve(t, size+tlsOverhead(size), priority, wake)
+		if !ok || err != nil {
+			return 0, false, err
+		}
+		if h.Masked {
+			// Masked in a copy: the caller's bytes are not ours to change.
+			o.stageFrame(hb[:hn], body, h)
+			c.flushTLSLocked()
+			return total, true, nil
+		}
+		if _, err = o.conn.Write(hb[:hn]); err == nil {
 			for _, b := range body {
-				if _, err = c.tls.Write(b); err != nil {
+				if _, err = o.conn.Write(b); err != nil {
 					break
 				}
 			}
 		}
-	} else {
-		scratch := pool.Get(size)
-		p := (*scratch)[:copy(*scratch, hb[:hn])]
-		for _, b := range body {
-			p = append(p, b...)
+		if err != nil {
+			return 0, false, fmt.Errorf("wsconn: tls: %w", err)
 		}
-		if h.Masked {
-			frame.Mask(p[hn:], h.Mask, 0)
-		}
-		_, err = c.tls.Write(p)
-		pool.Put(scratch)
+		return total, true, nil
 	}
-	if err != nil {
-		return 0, false, fmt.Errorf("wsconn: tls: %w", err)
+	need := o.staged() + size
+	ok, err := c.out.Reserve(t, need+tlsOverhead(need), priority, wake)
+	if !ok || err != nil {
+		return 0, false, err
+	}
+	o.stageFrame(hb[:hn], body, h)
+	if o.staged() >= tlsStageMax {
+		c.flushTLSLocked()
 	}
 	return total, true, nil
+}
+
+// tlsStageMax is the most plaintext staged before it is encrypted: a TLS
+// record's worth.
+const tlsStageMax = 16 << 10
+
+// tlsOut is the TLS layer of a Conn whose TLS runs over a socket.Conn:
+// the records it makes go into the send queue. Guarded by the Conn's mu.
+type tlsOut struct {
+	conn    *tls.Conn
+	stage   *[]byte // pooled plaintext of frames not yet encrypted, else nil
+	dropped int64   // bytes staged when the connection closed
+}
+
+// staged returns how many bytes of frames are staged; 0 for a nil o.
+func (o *tlsOut) staged() int {
+	if o == nil || o.stage == nil {
+		return 0
+	}
+	return len(*o.stage)
+}
+
+// stageFrame appends the frame of header head and payload body to the
+// staged bytes, masked as h says.
+func (o *tlsOut) stageFrame(head []byte, body [][]byte, h *frame.Header) {
+	if o.stage == nil {
+		o.stage = pool.Get(max(int(h.Length)+len(head), tlsStageMax))
+		*o.stage = (*o.stage)[:0]
+	}
+	p := append(*o.stage, head...)
+	start := len(p)
+	for _, b := range body {
+		p = append(p, b...)
+	}
+	if h.Masked {
+		frame.Mask(p[start:], h.Mask, 0)
+	}
+	*o.stage = p
+}
+
+// drop forgets the staged bytes of a connection that closed, counting
+// them as undelivered.
+func (o *tlsOut) drop() {
+	if o.stage != nil {
+		o.dropped += int64(len(*o.stage))
+		pool.Put(o.stage)
+		o.stage = nil
+	}
+}
+
+// flushTLSLocked encrypts the staged frames into the send queue, in as
+// few records as TLS makes of them. A TLS connection that writes into
+// the queue fails only once it failed before or was shut: the queue's
+// own error tells the writers then.
+func (c *Conn) flushTLSLocked() {
+	o := c.tls
+	if o == nil || o.stage == nil {
+		return
+	}
+	_, _ = o.conn.Write(*o.stage)
+	pool.Put(o.stage)
+	o.stage = nil
+}
+
+// flushTLS is flushTLSLocked for a caller without c.mu.
+func (c *Conn) flushTLS() {
+	if c.tls == nil {
+		return
+	}
+	c.mu.Lock()
+	c.flushTLSLocked()
+	c.mu.Unlock()
 }
 
 // tlsOverhead bounds what TLS adds to n bytes written: per record, at
@@ -374,4 +455,11 @@ func (m *MessageWriter) Shutdown(t *asyncio.Task) (asyncio.Async[struct{}], erro
 // without a flush: a message that, with its frame header (2 to 14
 // bytes), is no larger is accepted at once. It is 0 when the buffer is
 // full or writes are refused.
-func (c *Conn) Available() int { return c.out.Available() }
+func (c *Conn) Available() int {
+	if c.tls == nil {
+		return c.out.Available()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return max(c.out.Available()-c.tls.staged(), 0)
+}

@@ -256,7 +256,12 @@ func run(ctx context.Context, bin string, cfg config) (*results, error) {
 	for _, st := range steps {
 		bar.Describe(fmt.Sprintf("round %d/%d %-12s %-15s", st.round+1, cfg.rounds, st.scenario, st.server))
 		if err := runStep(ctx, bin, cfg, st, res); err != nil {
-			return nil, fmt.Errorf("round %d, %s: %w", st.round+1, st.scenario, err)
+			if !isPeer(st.server) || ctx.Err() != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", st.round+1, st.scenario, err)
+			}
+			// A peer that fails a round is reported, not measured, in
+			// that round; its medians come from the others.
+			res.note(st.scenario, fmt.Sprintf("%s failed in round %d: %v.", st.server, st.round+1, err))
 		}
 		bar.Add(1)
 	}
