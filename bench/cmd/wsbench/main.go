@@ -22,7 +22,7 @@
 // per WebSocket, 1,000 over one HTTP/2 connection against 1,000 over
 // HTTP/1.1, both over TLS).
 //
-//	go run ./cmd/wsbench                       # full run (about 20 minutes on 2 cores): table, JSON and SVG charts in ./report
+//	go run ./cmd/wsbench                       # full run (about 17 minutes on 2 cores, 3 rounds): table, JSON and SVG charts in ./report
 //	go run ./cmd/wsbench -scenarios echo,idle  # some scenarios
 //	go run ./cmd/wsbench -markdown ../BENCHMARKS.md
 //	go run ./cmd/wsbench -smoke                # under a minute: proves the harness works
