@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pollws/pollws/internal/echotest"
 	"github.com/pollws/pollws/internal/exampletest"
 	"github.com/pollws/pollws/internal/peers"
 )
@@ -65,7 +66,7 @@ func TestHTTP2Chromium(t *testing.T) {
 // over is answered HTTP/1.1 for a client of HTTP/1.1.
 func TestProtocol(t *testing.T) {
 	s := start(t, "-tls")
-	echoOnce(t, dial(t, s), []byte("hello"))
+	echotest.EchoOnce(t, echotest.Dial(t, s), []byte("hello"))
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
 	resp, err := c.Get(s.URL + "protocol")
@@ -98,7 +99,7 @@ func TestCompress(t *testing.T) {
 			t.Errorf("-compress=%v: the server answered extensions %q", on, ext)
 		}
 		msg := []byte(strings.Repeat(`{"kind":"quote","price":101.5}`, 64))
-		echoOnce(t, c, msg)
+		echotest.EchoOnce(t, c, msg)
 		c.Close()
 	}
 }
