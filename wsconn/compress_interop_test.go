@@ -2,7 +2,6 @@ package wsconn
 
 import (
 	"bytes"
-	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +17,11 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsflate"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/internal/handlertest"
 	"github.com/pollws/pollws/wsconn/internal/deflate"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
 // zCounts are what a compressing connection counted.
@@ -286,7 +285,7 @@ func TestCompressInteropGobwasServer(t *testing.T) {
 			}
 			wg.Go(func() {
 				defer conn.Close()
-				gobwasEchoServer(conn)
+				wstest.GobwasDeflateEcho(conn)
 			})
 		}
 	})
@@ -306,59 +305,6 @@ func TestCompressInteropGobwasServer(t *testing.T) {
 			}
 			zClientEcho(t, c, want)
 		})
-	}
-}
-
-// gobwasEchoServer is gobwas's own compressed echo, as its Autobahn
-// server does it (no context takeover).
-func gobwasEchoServer(conn net.Conn) {
-	ext := wsflate.Extension{Parameters: wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}}
-	u := ws.Upgrader{Negotiate: ext.Negotiate}
-	if _, err := u.Upgrade(conn); err != nil {
-		return
-	}
-	if _, ok := ext.Accepted(); !ok {
-		return
-	}
-	fw := wsflate.NewWriter(nil, func(w io.Writer) wsflate.Compressor {
-		f, _ := flate.NewWriter(w, 9)
-		return f
-	})
-	fr := wsflate.NewReader(nil, func(r io.Reader) wsflate.Decompressor { return flate.NewReader(r) })
-	var msg wsflate.MessageState
-	control := wsutil.ControlFrameHandler(conn, ws.StateServerSide)
-	rd := wsutil.Reader{Source: conn, State: ws.StateServerSide | ws.StateExtended, OnIntermediate: control,
-		Extensions: []wsutil.RecvExtension{&msg}}
-	wr := wsutil.NewWriterSize(conn, ws.StateServerSide|ws.StateExtended, 0, 4096)
-	wr.SetExtensions(&msg)
-	for {
-		h, err := rd.NextFrame()
-		if err != nil {
-			return
-		}
-		if h.OpCode.IsControl() {
-			if control(h, &rd) != nil {
-				return
-			}
-			continue
-		}
-		wr.ResetOp(h.OpCode)
-		var src io.Reader = &rd
-		var dst io.Writer = wr
-		if msg.IsCompressed() {
-			fr.Reset(src)
-			fw.Reset(dst)
-			src, dst = fr, fw
-		}
-		if _, err := io.Copy(dst, src); err != nil {
-			return
-		}
-		if msg.IsCompressed() && fw.Close() != nil {
-			return
-		}
-		if wr.Flush() != nil {
-			return
-		}
 	}
 }
 

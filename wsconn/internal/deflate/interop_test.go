@@ -3,7 +3,6 @@ package deflate
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -17,11 +16,10 @@ import (
 	"testing"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsflate"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/wsconn/internal/handshake"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
 // endpoint is one end of a WebSocket connection, framed by hand with
@@ -367,7 +365,7 @@ func TestInteropGobwasServer(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer conn.Close()
-				gobwasEcho(conn)
+				wstest.GobwasDeflateEcho(conn)
 			}()
 		}
 	}()
@@ -390,58 +388,5 @@ func TestInteropGobwasServer(t *testing.T) {
 			t.Errorf("read no compressed message")
 		}
 		e.conn.Close()
-	}
-}
-
-// gobwasEcho is gobwas's own compressed echo, as its autobahn server
-// does it.
-func gobwasEcho(conn net.Conn) {
-	ext := wsflate.Extension{Parameters: wsflate.Parameters{ServerNoContextTakeover: true, ClientNoContextTakeover: true}}
-	u := ws.Upgrader{Negotiate: ext.Negotiate}
-	if _, err := u.Upgrade(conn); err != nil {
-		return
-	}
-	if _, ok := ext.Accepted(); !ok {
-		return
-	}
-	fw := wsflate.NewWriter(nil, func(w io.Writer) wsflate.Compressor {
-		f, _ := flate.NewWriter(w, 9)
-		return f
-	})
-	fr := wsflate.NewReader(nil, func(r io.Reader) wsflate.Decompressor { return flate.NewReader(r) })
-	var msg wsflate.MessageState
-	control := wsutil.ControlFrameHandler(conn, ws.StateServerSide)
-	rd := wsutil.Reader{Source: conn, State: ws.StateServerSide | ws.StateExtended, OnIntermediate: control,
-		Extensions: []wsutil.RecvExtension{&msg}}
-	wr := wsutil.NewWriterSize(conn, ws.StateServerSide|ws.StateExtended, 0, 4096)
-	wr.SetExtensions(&msg)
-	for {
-		h, err := rd.NextFrame()
-		if err != nil {
-			return
-		}
-		if h.OpCode.IsControl() {
-			if control(h, &rd) != nil {
-				return
-			}
-			continue
-		}
-		wr.ResetOp(h.OpCode)
-		var src io.Reader = &rd
-		var dst io.Writer = wr
-		if msg.IsCompressed() {
-			fr.Reset(src)
-			fw.Reset(dst)
-			src, dst = fr, fw
-		}
-		if _, err := io.Copy(dst, src); err != nil {
-			return
-		}
-		if msg.IsCompressed() && fw.Close() != nil {
-			return
-		}
-		if wr.Flush() != nil {
-			return
-		}
 	}
 }
