@@ -67,7 +67,7 @@ type Conn struct {
 	rwait    asyncio.WaitSet // tasks waiting for bytes
 	hwait    asyncio.WaitSet // tasks waiting for the read side
 	readTask *asyncio.Task
-	reg      *reactor.Registration
+	reg      *reactor.Registration // guarded by rmu
 
 	timer    *time.Timer
 	lastRecv atomic.Int64 // when bytes last came, as nanoseconds since epoch

@@ -247,6 +247,15 @@ func (c *Conn) wakeReaders() {
 	wake.Notify()
 }
 
+// watched reports whether a reactor watches the socket and has not seen
+// its end: then every byte that comes is an edge it reports.
+func (c *Conn) watched() bool {
+	c.rmu.Lock()
+	reg := c.reg
+	c.rmu.Unlock()
+	return reg != nil && !reg.Ended()
+}
+
 // awaitReadable registers t for the next readable edge after ticks, and
 // reports false when one came meanwhile (read again).
 func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
@@ -324,7 +333,7 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 		// only to hear that it would block. Not so for the end of the
 		// stream or an error, which may have come with those bytes, on
 		// an edge seen before.
-		skip := rd.short && c.reg != nil && !self && !c.reg.Ended()
+		skip := rd.short && !self && c.watched()
 		rd.short = false
 		var ticks uint32
 		var ferr error
