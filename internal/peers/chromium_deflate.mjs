@@ -8,10 +8,7 @@
 // "compressible N": how many of the messages it sent compress well, which
 // the server must have read compressed (with RSV1). It exits 0 only if
 // every check passed.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { count, withPage } from './browser.mjs';
 
 const [executablePath, url] = process.argv.slice(2);
 if (!executablePath || !url) {
@@ -19,18 +16,8 @@ if (!executablePath || !url) {
   process.exit(2);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'pollws-chromium-'));
-let lines = [];
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const page = await context.newPage();
-  await page.goto(url, { timeout: 30000 });
-  lines = await page.evaluate(async () => {
+await withPage(executablePath, url, async (page) => {
+  const lines = await page.evaluate(async () => {
     const out = [];
     let compressible = 0;
     const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/ws');
@@ -94,16 +81,9 @@ try {
     out.push(`compressible ${compressible}`);
     return out;
   });
-} finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-}
-let failed = 0;
-let total = 0;
-for (const line of lines) {
-  console.log(line);
-  if (line.startsWith('ok   ')) total++;
-  if (line.startsWith('FAIL')) { total++; failed++; }
-}
-console.log(`${total - failed} passed, ${failed} failed`);
-process.exit(failed || total === 0 ? 1 : 0);
+  for (const line of lines) {
+    console.log(line);
+    if (line.startsWith('ok   ')) count(true);
+    if (line.startsWith('FAIL')) count(false);
+  }
+});

@@ -3,10 +3,7 @@
 // It drives the page as a person would (type, send, see the echo), runs
 // binary and close-code checks with the browser's own WebSocket, and exits
 // 0 only if every check passed.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { check, withPage } from './browser.mjs';
 
 const [executablePath, url, screenshot] = process.argv.slice(2);
 if (!executablePath || !url) {
@@ -14,31 +11,7 @@ if (!executablePath || !url) {
   process.exit(2);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'pollws-chromium-'));
-let failed = 0;
-let total = 0;
-async function check(name, fn) {
-  total++;
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  ignoreHTTPSErrors: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const page = await context.newPage();
-  await page.goto(url, { timeout: 30000 });
-
+await withPage(executablePath, url, async (page) => {
   await check('the page connects', async () => {
     await page.waitForSelector('#status[data-state="open"]', { timeout: 15000 });
   });
@@ -80,9 +53,4 @@ try {
   });
 
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
-} finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(`${total - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+});

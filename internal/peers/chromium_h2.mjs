@@ -6,10 +6,7 @@
 // messages through it, closes with 4001 and checks that the code comes
 // back; it exits 0 only if every check passed. Whether the WebSocket went
 // over HTTP/2 is for the server to say: the browser does not tell.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { check, withPage } from './browser.mjs';
 
 const [executablePath, url, wsPath] = process.argv.slice(2);
 if (!executablePath || !url || !wsPath) {
@@ -17,31 +14,7 @@ if (!executablePath || !url || !wsPath) {
   process.exit(2);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'pollws-chromium-'));
-let failed = 0;
-let total = 0;
-async function check(name, fn) {
-  total++;
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
-
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  ignoreHTTPSErrors: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-try {
-  const page = await context.newPage();
-  await page.goto(url, { timeout: 30000 });
-
+await withPage(executablePath, url, async (page) => {
   await check('the page came over HTTP/2', async () => {
     const protocol = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
     console.log(`page protocol: ${protocol}`);
@@ -78,9 +51,4 @@ try {
     });
     if (code !== 4001) throw new Error(`close code ${code}, want 4001`);
   });
-} finally {
-  await context.close();
-  rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(`${total - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+});
