@@ -111,22 +111,7 @@ func BlockOn[T any](ctx context.Context, poll func(*Task) (Async[T], error)) (T,
 // Like [BlockOn] it polls first with the nil Task, so a read of bytes that
 // are already there costs no parker and no allocation.
 func Read(ctx context.Context, r AsyncReader, p []byte) (int, error) {
-	if err := context.Cause(ctx); err != nil {
-		return 0, err
-	}
-	if res, err := pollRead(r, nil, p); err != nil || res.Ready {
-		return res.Value, err
-	}
-	pk := getParker()
-	defer putParker(pk)
-	for {
-		if res, err := pollRead(r, &pk.task, p); err != nil || res.Ready {
-			return res.Value, err
-		}
-		if err := pk.park(ctx); err != nil {
-			return 0, err
-		}
-	}
+	return BlockOn(ctx, func(t *Task) (Async[int], error) { return pollRead(r, t, p) })
 }
 
 // pollRead is one PollRead that turns an answer breaking rule K into an

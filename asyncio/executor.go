@@ -156,17 +156,22 @@ func (e *Executor) schedule(j *job) {
 // pushLocked appends j to the run queue and reports whether a worker
 // should be started for it, counting it as started.
 func (e *Executor) pushLocked(j *job) bool {
+	e.enqueueLocked(j)
+	if e.workers < e.max {
+		e.workers++
+		return true
+	}
+	return false
+}
+
+// enqueueLocked appends j to the run queue.
+func (e *Executor) enqueueLocked(j *job) {
 	if e.tail == nil {
 		e.head = j
 	} else {
 		e.tail.next = j
 	}
 	e.tail = j
-	if e.workers < e.max {
-		e.workers++
-		return true
-	}
-	return false
 }
 
 // popLocked takes the oldest job from the run queue; nil when it is empty
@@ -218,12 +223,7 @@ func (e *Executor) poll(j *job) {
 	j.state.Store(jobScheduled)
 	e.mu.Lock()
 	if !e.closed {
-		if e.tail == nil {
-			e.head = j
-		} else {
-			e.tail.next = j
-		}
-		e.tail = j
+		e.enqueueLocked(j) // the worker polling j polls the queue on
 	}
 	e.mu.Unlock()
 }

@@ -2,12 +2,12 @@ package buf
 
 import (
 	"fmt"
-	"github.com/pollws/pollws/internal/pool"
 	"math"
 	"math/bits"
 	"sync"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/pool"
 )
 
 // Backpressure is what a [Channel]'s writers do when a frame does not fit.

@@ -187,7 +187,7 @@ func (c *Conn) serveOn(r *reactor.Reactor) error {
 	c.rmu.Lock()
 	c.reg = reg
 	c.rmu.Unlock()
-	c.out.SetEdged(true)
+	c.out.SetEdged()
 	c.wakeReaders() // bytes may have come before the registration
 	return nil
 }

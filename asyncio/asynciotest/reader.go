@@ -3,6 +3,7 @@ package asynciotest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -166,7 +167,7 @@ func (h *readHarness) pollRead(t *testing.T, task *asyncio.Task, p []byte) (asyn
 // between NotReady answers.
 func (h *readHarness) readTo(t *testing.T, p *probe, n int64, sizes []int) {
 	t.Helper()
-	buf := make([]byte, max(1, maxOf(sizes)))
+	buf := make([]byte, max(1, slices.Max(sizes)))
 	for i := 0; h.got < n; i++ {
 		size := int(min(int64(sizes[i%len(sizes)]), n-h.got))
 		r, err := h.pollRead(t, p.task, buf[:size])
@@ -199,14 +200,6 @@ func (h *readHarness) notReady(t *testing.T, task *asyncio.Task, n int) {
 	if err != nil || r.Ready {
 		t.Fatalf("PollRead with every delivered byte read = %+v, %v; want NotReady", r, err)
 	}
-}
-
-func maxOf(s []int) int {
-	m := 0
-	for _, v := range s {
-		m = max(m, v)
-	}
-	return m
 }
 
 // sticky checks that the reader answers err again, with a task and

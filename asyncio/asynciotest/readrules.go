@@ -169,6 +169,9 @@ func k7EveryWaitingTaskIsNotified(t *testing.T, h *readHarness) {
 	mu.Lock()
 	distinct := len(tasks)
 	mu.Unlock()
+	// Each goroutine waits through asyncio.BlockOn with a task of its own:
+	// this checks the kit's own premise, so that what follows tests the
+	// reader with that many distinct waiters.
 	if distinct != waiters {
 		t.Fatalf("%d goroutines waited at once with %d distinct tasks; want one each", waiters, distinct)
 	}

@@ -1,7 +1,8 @@
 // Package pool holds byte slices by power-of-two size class, so that
 // buffers of any size are reused by every buffer that rounds up to the
-// same class: the one pool behind pollws's write rings, read buffers,
-// message buffers and channel frames.
+// same class: the pool behind pollws's write rings, read buffers and
+// message buffers. (A buf.Channel pools its frames with their storage
+// attached, in classes of the same sizes, so a frame costs one Get.)
 package pool
 
 import (

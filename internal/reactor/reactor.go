@@ -43,9 +43,6 @@ type Registration struct {
 	ended       atomic.Bool
 }
 
-// Socket returns the registered socket.
-func (g *Registration) Socket() *socket.Socket { return g.s }
-
 // Ended reports whether an edge told that the peer closed its side or the
 // socket failed. It is set before the read task is notified of that edge.
 //

@@ -255,15 +255,16 @@ func TestEventGoroutineOnlyWhileRegistered(t *testing.T) {
 	if r.Len() != n {
 		t.Fatalf("Len = %d, want %d", r.Len(), n)
 	}
+	r.mu.Lock()
+	done := r.done // closed when the event goroutine exits
+	r.mu.Unlock()
 	for _, g := range regs {
 		g.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // the event goroutine exits by itself; nothing to wait on
-	}
-	if got := runtime.NumGoroutine(); got > base {
-		t.Fatalf("no socket registered: %d goroutines, want %d", got, base)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event goroutine still runs 10s after the last socket left")
 	}
 	// And it starts again for the next socket.
 	srv, cli := pair(t)

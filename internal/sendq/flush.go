@@ -39,7 +39,7 @@ func (w *Writer) flushLocked(t *asyncio.Task, wake *asyncio.Wakeups) (bool, erro
 	}
 	w.waiters.Add(t)
 	w.startLocked()
-	w.notReady.Add(1)
+	w.notReady++
 	return false, nil
 }
 
@@ -88,7 +88,7 @@ func (w *Writer) writevLocked() (wrote int, again bool) {
 	for w.err == nil && w.pendingLocked() > 0 {
 		k := w.gatherLocked(&v)
 		n, err := w.sock.Writev(v[:k])
-		w.syscalls.Add(1)
+		w.syscalls++
 		switch {
 		case err == socket.ErrWouldBlock:
 			return wrote, true
@@ -111,27 +111,20 @@ func (w *Writer) failLocked(err error) {
 	}
 }
 
-// Edge is what a reactor calls on each writable edge of the writer's
-// socket, once [Writer.SetEdged] said so: a full socket then waits for
-// the next edge instead of a goroutine.
-func (w *Writer) Edge() { w.edge() }
-
-// SetEdged says whether a reactor reports the socket's writable edges
-// (through [Writer.Edge]). While it does, no goroutine waits for room.
-func (w *Writer) SetEdged(on bool) {
+// SetEdged says that a reactor reports the socket's writable edges
+// (through [Writer.Edge]): a full socket then waits for the next edge
+// instead of a goroutine.
+func (w *Writer) SetEdged() {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.edged = on && w.sock != nil
-	if !on && w.awaiting {
-		w.awaiting = false
-		w.startLocked() // a goroutine takes over the wait
-	}
+	w.edged = w.sock != nil
+	w.mu.Unlock()
 }
 
-// edge goes on writing after the socket had no room. The socket said
-// it would block under the lock that set awaiting, so an edge that comes
-// later finds awaiting set.
-func (w *Writer) edge() {
+// Edge is what the reactor calls on each writable edge of the socket: it
+// goes on writing after the socket had no room. The socket said it would
+// block under the lock that set awaiting, so an edge that comes later
+// finds awaiting set.
+func (w *Writer) Edge() {
 	w.mu.Lock()
 	var wake asyncio.Wakeups
 	if w.awaiting && !w.busy {
@@ -236,8 +229,8 @@ func (w *Writer) flusher() {
 			_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 		}
 		n, err := w.conn.Write(seg)
-		w.syscalls.Add(1)
 		w.mu.Lock()
+		w.syscalls++
 		if w.closed {
 			break
 		}
@@ -335,15 +328,8 @@ func (w *Writer) Shutdown(t *asyncio.Task, wake *asyncio.Wakeups) (ready bool, e
 	}
 	w.waiters.Add(t)
 	w.startLocked()
-	w.notReady.Add(1)
+	w.notReady++
 	return false, nil
-}
-
-// Shutting reports whether Shutdown began.
-func (w *Writer) Shutting() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state != stateOpen
 }
 
 // Close closes the connection at once. Bytes not yet written are dropped
@@ -380,7 +366,9 @@ func (w *Writer) Close() error {
 		if clean {
 			s.DiscardInput()
 		} else if n := s.OutQueue(); n > 0 {
-			w.reset.Store(int64(n))
+			w.mu.Lock()
+			w.reset = int64(n)
+			w.mu.Unlock()
 			s.Reset()
 		}
 	}
@@ -392,16 +380,16 @@ func (w *Writer) Close() error {
 		if w.sock != nil {
 			err = w.sock.Close()
 		} else {
-			err = CloseConn(w.conn)
+			err = closeConn(w.conn)
 		}
 	}
 	w.wg.Wait()
 	return err
 }
 
-// CloseConn closes c without a goodbye: for TLS, the transport goes
+// closeConn closes c without a goodbye: for TLS, the transport goes
 // first, so Close does not wait to send close_notify.
-func CloseConn(c net.Conn) error {
+func closeConn(c net.Conn) error {
 	if tc, ok := c.(*tls.Conn); ok {
 		err := tc.NetConn().Close()
 		_ = tc.Close()

@@ -20,7 +20,6 @@ package sendq
 import (
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pollws/pollws/asyncio"
@@ -87,7 +86,6 @@ type Writer struct {
 	sock    *socket.Socket // &sockv over a socket; nil: the flusher goroutine writes with conn.Write
 	sockv   socket.Socket
 	timeout time.Duration
-	size    int32
 	prioMax int32
 	through bool
 
@@ -110,11 +108,11 @@ type Writer struct {
 	headN    uint8
 	head     [HeadMax]byte
 	wg       sync.WaitGroup // the flush goroutine
-	accepted atomic.Int64
-	written  atomic.Int64
-	reset    atomic.Int64 // written, and still in the kernel's send queue when a hard close reset the connection
-	syscalls atomic.Int64
-	notReady atomic.Int64
+	accepted int64
+	written  int64
+	reset    int64 // written, and still in the kernel's send queue when a hard close reset the connection
+	syscalls int64
+	notReady int64
 }
 
 // prioLane holds a priority write that passed a full ring: b[off:n], to
@@ -132,8 +130,7 @@ func (w *Writer) Init(c net.Conn, o Options) {
 	if size <= 0 {
 		size = DefaultBufferSize
 	}
-	w.size = int32(min(size, 1<<30))
-	w.ring.SetCap(int(w.size))
+	w.ring.SetCap(min(size, 1<<30))
 	if sc, ok := c.(*socket.Conn); ok {
 		w.sock = sc.Socket() // shared with the connection, whose reads use it too
 	} else if w.sockv.Init(c) {
@@ -169,7 +166,7 @@ func (w *Writer) pollLocked(t *asyncio.Task, q *Req, wake *asyncio.Wakeups) (int
 	w.headN = uint8(copy(w.head[:], q.Head))
 	for attempt := 0; ; attempt++ {
 		if n, ok := w.acceptLocked(q, total); ok {
-			w.accepted.Add(int64(n))
+			w.accepted += int64(n)
 			if w.through && w.kickLocked() {
 				w.waiters.TakeInto(wake)
 			}
@@ -201,7 +198,7 @@ func (w *Writer) pollLocked(t *asyncio.Task, q *Req, wake *asyncio.Wakeups) (int
 	}
 	w.waiters.Add(t)
 	w.startLocked()
-	w.notReady.Add(1)
+	w.notReady++
 	return 0, false, nil
 }
 
@@ -239,7 +236,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 		case total > int(w.prioMax):
 			return 0, false
 		default:
-			w.prio = &prioLane{b: make([]byte, w.prioMax), at: w.ring.Len()}
+			w.prio = &prioLane{b: make([]byte, total), at: w.ring.Len()}
 			w.copyLocked(q, total, 0, -1)
 		}
 		return total, true
@@ -247,7 +244,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 	if len(w.big) > 0 || w.full {
 		return 0, false
 	}
-	if pending == 0 && w.sock != nil && !w.busy && q.Key == nil && (w.through || total >= int(w.size)) {
+	if pending == 0 && w.sock != nil && !w.busy && q.Key == nil && (w.through || total >= w.ring.Cap()) {
 		return w.directLocked(q, total)
 	}
 	free := w.ring.Free()
@@ -256,7 +253,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 		w.copyLocked(q, total, 0, 0)
 		return total, true
 	case q.Whole && pending == 0:
-		w.copyLocked(q, total, 0, total-int(w.size))
+		w.copyLocked(q, total, 0, total-w.ring.Cap())
 		return total, true
 	case !q.Whole && free > 0:
 		n := min(total, free)
@@ -286,7 +283,7 @@ func (w *Writer) directLocked(q *Req, total int) (int, bool) {
 		}
 	}
 	sent, err := w.sock.Writev(v[:k])
-	w.syscalls.Add(1)
+	w.syscalls++
 	switch {
 	case err == socket.ErrWouldBlock:
 		sent = 0
@@ -294,7 +291,7 @@ func (w *Writer) directLocked(q *Req, total int) (int, bool) {
 		w.failLocked(err)
 		return 0, false
 	}
-	w.written.Add(int64(sent))
+	w.written += int64(sent)
 	rest := total - sent
 	switch {
 	case rest == 0:
@@ -304,7 +301,7 @@ func (w *Writer) directLocked(q *Req, total int) (int, bool) {
 	case rest <= w.ring.Free():
 		w.copyLocked(q, total, sent, 0)
 	default:
-		w.copyLocked(q, total, sent, rest-int(w.size))
+		w.copyLocked(q, total, sent, rest-w.ring.Cap())
 	}
 	return sent + rest, true
 }
@@ -429,7 +426,7 @@ func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
 // consumeLocked drops the first n queued bytes, which were written, in
 // the order of gatherLocked.
 func (w *Writer) consumeLocked(n int) {
-	w.written.Add(int64(n))
+	w.written += int64(n)
 	w.full = false
 	if c := min(n, len(w.big)); c > 0 {
 		w.big = w.big[c:]
@@ -486,7 +483,9 @@ func (w *Writer) Available() int {
 // after a hard Close over a socket, those the kernel still held in its
 // send queue.
 func (w *Writer) Undelivered() int64 {
-	return w.accepted.Load() - w.written.Load() + w.reset.Load()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.accepted - w.written + w.reset
 }
 
 // Stats are a Writer's counters.
@@ -500,13 +499,9 @@ type Stats struct {
 
 // Stats returns the writer's counters.
 func (w *Writer) Stats() Stats {
-	return Stats{
-		Accepted:      w.accepted.Load(),
-		Written:       w.written.Load(),
-		Reset:         w.reset.Load(),
-		WriteSyscalls: w.syscalls.Load(),
-		NotReady:      w.notReady.Load(),
-	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Stats{Accepted: w.accepted, Written: w.written, Reset: w.reset, WriteSyscalls: w.syscalls, NotReady: w.notReady}
 }
 
 // Reserve reports whether n bytes may be appended now (see Append)
@@ -541,7 +536,7 @@ func (w *Writer) Reserve(t *asyncio.Task, n int, priority bool, wake *asyncio.Wa
 	}
 	w.waiters.Add(t)
 	w.startLocked()
-	w.notReady.Add(1)
+	w.notReady++
 	return false, nil
 }
 
@@ -560,7 +555,7 @@ func (w *Writer) Append(p []byte) {
 	if w.closed || w.err != nil {
 		return
 	}
-	w.accepted.Add(int64(len(p)))
+	w.accepted += int64(len(p))
 	if w.over == nil && w.prio == nil {
 		p = p[w.ring.Write(p):]
 	}

@@ -20,6 +20,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/pollws/pollws/internal/pool"
 )
 
 // ErrWouldBlock is returned by a read or write that could not make
@@ -93,12 +95,6 @@ func (s *Socket) Init(c net.Conn) bool {
 	return true
 }
 
-// Conn returns the connection the socket belongs to.
-func (s *Socket) Conn() net.Conn { return s.conn }
-
-// RawConn returns the socket's raw connection.
-func (s *Socket) RawConn() syscall.RawConn { return s.raw }
-
 // enter counts a system call on fd, or reports false once Close began.
 func (s *Socket) enter() bool {
 	if s.calls.Add(1) < 0 {
@@ -170,9 +166,10 @@ func (s *Socket) OutQueue() int {
 // waiting, so that closing the socket sends a FIN, not a reset that would
 // destroy what the kernel has yet to send. It reads at most 256 KiB.
 func (s *Socket) DiscardInput() {
-	b := make([]byte, 4096)
+	b := pool.Get(4096)
+	defer pool.Put(b)
 	for range 64 {
-		if _, err := s.Read(b); err != nil {
+		if _, err := s.Read(*b); err != nil {
 			return
 		}
 	}
