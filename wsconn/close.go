@@ -318,8 +318,12 @@ func (c *Conn) peerClose(t *asyncio.Task, p []byte) (bool, error) {
 		c.beginCloseLocked(code, "", &wake)
 		ok, err := c.queueCloseLocked(t, &wake)
 		if err == nil && !ok {
-			c.state, c.cl = stateOpen, nil // not answered: read it again later
+			// Not answered: read it again later. The close that began
+			// took the writers waiting for room from the queue; they
+			// poll again and wait anew.
+			c.state, c.cl = stateOpen, nil
 			c.mu.Unlock()
+			wake.Notify()
 			return false, nil
 		}
 	}

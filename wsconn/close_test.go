@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/asyncio/asynciotest"
 )
 
 // TestConnShutdownWaitsForPeer checks the whole closing handshake with a
@@ -283,4 +284,46 @@ func TestConnShutdownAfterReadLoopStops(t *testing.T) {
 	if code := closeCode(c); code != StatusGoingAway {
 		t.Errorf("CloseCode = %d, want 1001", code)
 	}
+}
+
+// TestConnPeerCloseWaitingForRoomKeepsWriters: the peer's close arrives
+// while the buffer is full and a pong already waits past it, so the
+// answer cannot be queued yet and the close is read again later. A
+// writer that waited for room before must still be notified: the close
+// that began and was put back took it from the queue's waiters.
+func TestConnPeerCloseWaitingForRoomKeepsWriters(t *testing.T) {
+	c, peer, err := connServerPair(false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer peer.Close()
+	// Fill with frames of 127 bytes, so that less room than a pong of
+	// 125 bytes is left.
+	k := newCWWaker()
+	p := make([]byte, 125)
+	for {
+		r, err := c.PollWriteMessage(k.task, Binary, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Ready {
+			break
+		}
+	}
+	go func() {
+		for {
+			if _, _, err := readMessage(context.Background(), c); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(asynciotest.Timeout)
+	if err := peer.WS.WriteControl(websocket.PingMessage, p, deadline); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.WS.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), deadline); err != nil {
+		t.Fatal(err)
+	}
+	k.wait(t, "a writer waiting for room while the peer's close could not be answered")
 }
