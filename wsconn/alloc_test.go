@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/wsconn/internal/frame"
 	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
@@ -53,5 +54,46 @@ func TestSteadyStateAllocs(t *testing.T) {
 	round() // warm the pools
 	if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
 		t.Errorf("reading, echoing and flushing 64 messages: %v allocations, want 0", allocs)
+	}
+}
+
+// TestTLSSteadyStateAllocs: once warm, small messages written over TLS
+// on a socket, staged and encrypted in records of up to 16 KiB, allocate
+// nothing: the stage stays within its pooled buffer.
+func TestTLSSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	server, client, _, _, err := wstest.NewTLSSocket(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Server(server, &Options{PingInterval: -1, IdleTimeout: -1})
+	defer c.Close()
+	go io.Copy(io.Discard, client) // the client reads what the server writes
+
+	msg := bytes.Repeat([]byte("m"), 100)
+	round := func() {
+		for range 400 { // about 40 KiB: the stage fills and is encrypted more than once
+			for {
+				r, err := c.PollWriteMessage(nil, Binary, msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Ready {
+					break
+				}
+				if err := asyncio.Flush(bgCtx, c); err != nil { // room, the way a full queue makes it
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := asyncio.Flush(bgCtx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round() // warm the pools
+	if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
+		t.Errorf("writing and flushing 400 messages over TLS: %v allocations, want 0", allocs)
 	}
 }

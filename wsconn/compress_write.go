@@ -84,6 +84,6 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 // write of any size. Writes to the queue hold c.mu, so none takes the room
 // until c.mu is released; the queue's flush only makes more.
 func (c *Conn) roomLocked(n int) bool {
-	avail := c.out.Available() - c.tls.staged()
+	avail := c.availableLocked()
 	return avail >= n || avail > 0 && c.out.Buffered()+c.tls.staged() == 0
 }

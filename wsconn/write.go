@@ -174,28 +174,32 @@ func (c *Conn) tlsFrameLocked(t *asyncio.Task, h *frame.Header, body [][]byte, p
 	size := hn + total
 	o := c.tls
 	if size > tlsStageMax {
-		c.flushTLSLocked()
-		ok, err := c.out.Reserve(t, size+tlsOverhead(size), priority, wake)
+		need := o.staged() + size
+		ok, err := c.out.Reserve(t, need+tlsOverhead(need), priority, wake)
 		if !ok || err != nil {
 			return 0, false, err
 		}
 		if h.Masked {
 			// Masked in a copy: the caller's bytes are not ours to change.
+			c.flushTLSLocked()
 			o.stageFrame(hb[:hn], body, h)
 			c.flushTLSLocked()
 			return total, true, nil
 		}
-		if _, err = o.conn.Write(hb[:hn]); err == nil {
-			for _, b := range body {
-				if _, err = o.conn.Write(b); err != nil {
-					break
-				}
+		// The header goes out with the frames staged before it; the
+		// payload from the caller's slices.
+		o.grow(hn)
+		*o.stage = append(*o.stage, hb[:hn]...)
+		c.flushTLSLocked()
+		for _, b := range body {
+			if _, err = o.conn.Write(b); err != nil {
+				return 0, false, fmt.Errorf("wsconn: tls: %w", err)
 			}
 		}
-		if err != nil {
-			return 0, false, fmt.Errorf("wsconn: tls: %w", err)
-		}
 		return total, true, nil
+	}
+	if o.staged()+size > tlsStageMax {
+		c.flushTLSLocked() // the stage stays within its pooled buffer
 	}
 	need := o.staged() + size
 	ok, err := c.out.Reserve(t, need+tlsOverhead(need), priority, wake)
@@ -232,10 +236,7 @@ func (o *tlsOut) staged() int {
 // stageFrame appends the frame of header head and payload body to the
 // staged bytes, masked as h says.
 func (o *tlsOut) stageFrame(head []byte, body [][]byte, h *frame.Header) {
-	if o.stage == nil {
-		o.stage = pool.Get(max(int(h.Length)+len(head), tlsStageMax))
-		*o.stage = (*o.stage)[:0]
-	}
+	o.grow(len(head) + int(h.Length))
 	p := append(*o.stage, head...)
 	start := len(p)
 	for _, b := range body {
@@ -245,6 +246,15 @@ func (o *tlsOut) stageFrame(head []byte, body [][]byte, h *frame.Header) {
 		frame.Mask(p[start:], h.Mask, 0)
 	}
 	*o.stage = p
+}
+
+// grow makes sure a stage exists, with room for n more bytes when it is
+// new: a record's worth at least.
+func (o *tlsOut) grow(n int) {
+	if o.stage == nil {
+		o.stage = pool.Get(max(n, tlsStageMax))
+		*o.stage = (*o.stage)[:0]
+	}
 }
 
 // drop forgets the staged bytes of a connection that closed, counting
@@ -368,7 +378,7 @@ func (m *MessageWriter) writeLocked(t *asyncio.Task, p []byte, wake *asyncio.Wak
 		return asyncio.Ready(0), nil
 	}
 	n := len(p)
-	if avail := m.c.out.Available() - frame.MaxHeader; avail > 0 && n > avail {
+	if avail := m.c.availableLocked() - frame.MaxHeader; avail > 0 && n > avail {
 		n = avail
 	}
 	r, err := m.frameLocked(t, false, p[:n], wake)
@@ -461,5 +471,18 @@ func (c *Conn) Available() int {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return max(c.out.Available()-c.tls.staged(), 0)
+	return c.availableLocked()
+}
+
+// availableLocked is Available for a caller that holds c.mu. Over TLS a
+// frame is reserved with the frames staged before it and what TLS adds
+// to them (tlsFrameLocked): the room is what is left of the queue's once
+// those are counted.
+func (c *Conn) availableLocked() int {
+	free := c.out.Available()
+	if c.tls == nil || free == 0 {
+		return free
+	}
+	// The most x with x + tlsOverhead(x) <= free, less what is staged.
+	return max((free-72)*1024/(1024+72)-c.tls.staged(), 0)
 }
