@@ -1,10 +1,8 @@
 package wsconn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 
 	"github.com/pollws/pollws/wsconn/internal/deflate"
@@ -84,28 +82,16 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, 
 	if o == nil {
 		o = new(UpgradeOptions)
 	}
-	hs, err := onOwnStack(func() (upgraded, error) { return upgrade(w, r, o) })
+	hs, err := onOwnStack(func() (opened, error) { return upgrade(w, r, o) })
 	if err != nil {
 		return nil, fmt.Errorf("wsconn: upgrade: %w", err)
 	}
-	c := newConn(hs.conn, hs.pre, &o.Options, false)
-	c.subprotocol = hs.protocol
-	c.negotiated(hs.deflate, hs.compress)
-	return c, nil
-}
-
-// upgraded is a connection that upgrade switched to WebSocket.
-type upgraded struct {
-	conn     net.Conn
-	pre      []byte // read past the request
-	protocol string
-	compress bool           // permessage-deflate was agreed
-	deflate  deflate.Params // what was agreed
+	return hs.newConn(&o.Options, false), nil
 }
 
 // upgrade checks the handshake r, answers it and returns the hijacked
 // connection, or answers the refusal on w and returns why.
-func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgraded, error) {
+func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (opened, error) {
 	req, err := handshake.ParseRequest(r)
 	if err != nil {
 		var rerr *handshake.RequestError
@@ -114,7 +100,7 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 		} else {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
-		return upgraded{}, err
+		return opened{}, err
 	}
 	check := o.CheckOrigin
 	if check == nil {
@@ -123,7 +109,7 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 	if !check(r) {
 		err := &handshake.RequestError{Status: http.StatusForbidden, Err: handshake.ErrOrigin, Detail: fmt.Sprintf("%q", r.Header.Get("Origin"))}
 		err.Refuse(w, r)
-		return upgraded{}, err
+		return opened{}, err
 	}
 	protocol := handshake.ChooseProtocol(req.Protocols, o.Protocols)
 	ext, params, compress := deflate.Accept(req.Extensions, o.Compression.deflateOptions())
@@ -131,30 +117,25 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (upgrade
 	if req.HTTP2 {
 		conn, err := acceptStream(w, r, protocol, exts, o.Header)
 		if err != nil {
-			return upgraded{}, err
+			return opened{}, err
 		}
-		return upgraded{conn: conn, protocol: protocol, compress: compress, deflate: params}, nil
+		return opened{conn: conn, protocol: protocol, compress: compress, deflate: params}, nil
 	}
 	resp, err := handshake.AppendResponse(nil, req.Key, protocol, exts, o.Header)
 	if err != nil {
 		http.Error(w, "the server's WebSocket handshake is misconfigured", http.StatusInternalServerError)
-		return upgraded{}, fmt.Errorf("UpgradeOptions.Header: %w", err)
+		return opened{}, fmt.Errorf("UpgradeOptions.Header: %w", err)
 	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, "the connection cannot be taken over", http.StatusInternalServerError)
-		return upgraded{}, err
+		return opened{}, err
 	}
 	if _, err := conn.Write(resp); err != nil {
 		conn.Close()
-		return upgraded{}, err
+		return opened{}, err
 	}
-	u := upgraded{conn: conn, protocol: protocol, compress: compress, deflate: params}
-	if n := rw.Reader.Buffered(); n > 0 {
-		b, _ := rw.Reader.Peek(n)
-		u.pre = bytes.Clone(b)
-	}
-	return u, nil
+	return opened{conn: conn, pre: leftover(rw.Reader), protocol: protocol, compress: compress, deflate: params}, nil
 }
 
 // onOwnStack runs f on a goroutine of its own and waits for it. The

@@ -79,7 +79,7 @@ func (c *Conn) queueCloseLocked(t *asyncio.Task, wake *asyncio.Wakeups) (bool, e
 }
 
 // closeSentLocked records that our close frame left: stateCloseQueued ->
-// stateCloseSent, with the deadline for the peer's answer.
+// stateCloseSent (the handshake's deadline was set when it began).
 func (c *Conn) closeSentLocked() { c.state = stateCloseSent }
 
 // endingLocked ends the handshake: stateCloseSent -> stateEnding.
@@ -248,11 +248,6 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 // (bad input, silence): it closes once its close frame is out, without
 // waiting for the peer's.
 func (c *Conn) failing() bool { return c.endErr != nil }
-
-func isCloseError(err error) bool {
-	var ce *CloseError
-	return errors.As(err, &ce)
-}
 
 // closeTimeoutErr says why a closing handshake that ran out of time
 // ended; c.mu is held.

@@ -26,7 +26,7 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 	if len(body) == 0 || !z.w.ShouldCompress(n) {
 		return r, false, nil
 	}
-	if err := c.writableLocked(op, nil); err != nil {
+	if err := c.writableLocked(nil); err != nil {
 		return asyncio.NotReady[int](), true, err
 	}
 	bound := frame.MaxHeader + deflate.MaxCompressedLen(n)

@@ -1,6 +1,8 @@
 package wsconn
 
 import (
+	"bufio"
+	"bytes"
 	"crypto/tls"
 	"net"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"github.com/pollws/pollws/internal/reactor"
 	"github.com/pollws/pollws/internal/sendq"
 	"github.com/pollws/pollws/internal/socket"
+	"github.com/pollws/pollws/wsconn/internal/deflate"
 	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
@@ -104,6 +107,34 @@ func Server(c net.Conn, o *Options) *Conn { return newConn(c, nil, o, false) }
 // opening handshake is done. It masks the frames it sends and expects
 // unmasked ones. The Conn takes ownership of c.
 func Client(c net.Conn, o *Options) *Conn { return newConn(c, nil, o, true) }
+
+// opened is a connection whose opening handshake is done, as Upgrade or
+// Dial made it, and what the handshake agreed.
+type opened struct {
+	conn     net.Conn
+	pre      []byte // read past the handshake
+	protocol string
+	compress bool           // permessage-deflate was agreed
+	deflate  deflate.Params // what was agreed
+}
+
+// leftover returns a copy of what br read past the handshake, which is
+// the connection's first bytes; nil when there is none.
+func leftover(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Clone(b)
+}
+
+// newConn returns the Conn over h.
+func (h opened) newConn(o *Options, client bool) *Conn {
+	c := newConn(h.conn, h.pre, o, client)
+	c.subprotocol = h.protocol
+	c.negotiated(h.deflate, h.compress)
+	return c
+}
 
 // newConn returns a Conn over c; pre holds bytes read from c past the
 // handshake, which reads return first.

@@ -2,7 +2,6 @@ package wsconn
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/pollws/pollws/internal/socket"
 	"github.com/pollws/pollws/wsconn/internal/deflate"
@@ -80,22 +78,10 @@ func Dial(ctx context.Context, url string, o *DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wsconn: dial %s: %w", url, err)
 	}
-	c := newConn(d.conn, d.pre, &o.Options, true)
-	c.subprotocol = d.protocol
-	c.negotiated(d.deflate, d.compress)
-	return c, nil
+	return d.newConn(&o.Options, true), nil
 }
 
-// dialed is a connection whose opening handshake dial made.
-type dialed struct {
-	conn     net.Conn
-	pre      []byte // read past the server's answer
-	protocol string
-	compress bool           // permessage-deflate was agreed
-	deflate  deflate.Params // what was agreed
-}
-
-func dial(ctx context.Context, rawURL string, o *DialOptions) (d dialed, err error) {
+func dial(ctx context.Context, rawURL string, o *DialOptions) (d opened, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return d, err
@@ -116,7 +102,7 @@ func dial(ctx context.Context, rawURL string, o *DialOptions) (d dialed, err err
 
 // dialHTTP1 opens a WebSocket to u with an HTTP/1.1 upgrade on a
 // connection of its own.
-func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, err error) {
+func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d opened, err error) {
 	dopts := o.Compression.deflateOptions()
 	exts := extensionsOf(deflate.Offer(dopts))
 	req, key, err := handshake.NewRequest(u, o.Protocols, exts, o.Header)
@@ -149,7 +135,7 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, err e
 	// writes. That happens only after ctx is done, so an error it causes
 	// is always reported as ctx's.
 	raw := conn
-	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(connPast) })
 	defer func() {
 		switch {
 		case stop():
@@ -188,11 +174,7 @@ func dialHTTP1(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, err e
 	if err != nil {
 		return d, err
 	}
-	d.conn, d.protocol = conn, neg.Protocol
-	if n := br.Buffered(); n > 0 {
-		b, _ := br.Peek(n)
-		d.pre = bytes.Clone(b)
-	}
+	d.conn, d.protocol, d.pre = conn, neg.Protocol, leftover(br)
 	return d, nil
 }
 

@@ -183,7 +183,7 @@ func (s *responseSink) end(reset bool) {
 	if reset {
 		func() {
 			defer func() { _ = recover() }() // the handler returned: the stream is over anyway
-			_ = s.rc.SetWriteDeadline(time.Unix(1, 0))
+			_ = s.rc.SetWriteDeadline(connPast)
 		}()
 	}
 	s.callDone()

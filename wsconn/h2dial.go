@@ -18,7 +18,7 @@ import (
 // trip failed: the server speaks no HTTP/2, offers no extended CONNECT,
 // or was not reached), so that HTTP/1.1 may be tried; it is false when
 // ctx ended.
-func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, fallback bool, err error) {
+func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (d opened, fallback bool, err error) {
 	dopts := o.Compression.deflateOptions()
 	exts := extensionsOf(deflate.Offer(dopts))
 	req, err := handshake.NewConnectRequest(u, o.Protocols, exts, o.Header)
@@ -63,13 +63,13 @@ func dialStream(ctx context.Context, u *url.URL, o *DialOptions) (d dialed, fall
 	cancel()
 	switch {
 	case ended && err != nil:
-		return dialed{}, false, fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		return opened{}, false, fmt.Errorf("%w (%v)", context.Cause(ctx), err)
 	case ended:
-		return dialed{}, false, context.Cause(ctx)
+		return opened{}, false, context.Cause(ctx)
 	case resp == nil:
-		return dialed{}, true, fmt.Errorf("over HTTP/2: %w", err)
+		return opened{}, true, fmt.Errorf("over HTTP/2: %w", err)
 	}
-	return dialed{}, false, err
+	return opened{}, false, err
 }
 
 // requestBody is the end of the pipe that the HTTP/2 client reads the

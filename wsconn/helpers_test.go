@@ -3,6 +3,7 @@ package wsconn
 import (
 	"bytes"
 	"context"
+	"errors"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/internal/sendq"
@@ -43,3 +44,9 @@ func pollWhole(w *ConnWriter, t *asyncio.Task, p ...[]byte) (asyncio.Async[int],
 }
 
 var bgCtx = context.Background()
+
+// isCloseError reports whether err is, or wraps, a *CloseError.
+func isCloseError(err error) bool {
+	var ce *CloseError
+	return errors.As(err, &ce)
+}

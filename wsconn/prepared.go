@@ -351,7 +351,7 @@ func (c *Conn) preparedLocked(t *asyncio.Task, m *PreparedMessage, wake *asyncio
 	case k.mode == preparePlain || !c.z.w.ShouldCompress(len(m.data)):
 		return c.frameLocked(t, true, op, one[:], nil, wake)
 	}
-	if err := c.writableLocked(op, nil); err != nil {
+	if err := c.writableLocked(nil); err != nil {
 		return asyncio.NotReady[int](), err
 	}
 	m.mu.Lock()

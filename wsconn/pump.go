@@ -205,8 +205,8 @@ func (p *Pump) write(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 		case err != nil:
 			return asyncio.NotReady[struct{}](), p.fail(err)
 		case !r.Ready:
-			// The producer has nothing now: what was written goes out
-			// while it waits, as a read flushes before it waits.
+			// The sink is full: push out what it holds, so that room
+			// comes; t is notified when it does.
 			if _, err := p.sink.PollFlush(t); err != nil {
 				return asyncio.NotReady[struct{}](), p.fail(err)
 			}

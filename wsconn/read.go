@@ -31,7 +31,6 @@ type Message struct {
 // (held) owns every field but held.
 type reader struct {
 	held  atomic.Bool
-	nwait atomic.Int32 // tasks in the Conn's rwait
 	nhold atomic.Int32 // tasks in the Conn's hwait
 
 	buf     *[]byte     // the read buffer while bytes are pending, else nil
@@ -241,7 +240,6 @@ func (c *Conn) wakeReaders() {
 	c.rmu.Lock()
 	wake := c.rwait.Take()
 	c.hwait.TakeInto(&wake)
-	c.rd.nwait.Store(0)
 	c.rd.nhold.Store(0)
 	c.rmu.Unlock()
 	wake.Notify()
@@ -265,7 +263,6 @@ func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
 		return false
 	}
 	c.rwait.Add(t)
-	c.rd.nwait.Store(int32(c.rwait.Len()))
 	if c.reg == nil && !c.rgoing && c.rd.got == nil {
 		c.rgoing = true
 		c.wg.Add(1)

@@ -53,7 +53,7 @@ func (c *Conn) Write(p []byte) (int, error) { return asyncio.TryWrite(c, p) }
 func (c *Conn) PollWrite(t *asyncio.Task, p []byte) (asyncio.Async[int], error) {
 	if len(p) == 0 {
 		c.mu.Lock()
-		err := c.writableLocked(frame.OpBinary, nil)
+		err := c.writableLocked(nil)
 		c.mu.Unlock()
 		if err != nil {
 			return asyncio.NotReady[int](), err
@@ -119,7 +119,7 @@ func (c *Conn) messageLocked(t *asyncio.Task, op byte, body [][]byte, wake *asyn
 // the MessageWriter writing it, if any. It adds to wake the tasks to
 // notify once c.mu is released.
 func (c *Conn) frameLocked(t *asyncio.Task, fin bool, op byte, body [][]byte, owner *MessageWriter, wake *asyncio.Wakeups) (asyncio.Async[int], error) {
-	if err := c.writableLocked(op, owner); err != nil {
+	if err := c.writableLocked(owner); err != nil {
 		return asyncio.NotReady[int](), err
 	}
 	n, ready, err := c.putFrameLocked(t, fin, 0, op, body, false, wake)
@@ -305,8 +305,9 @@ func (c *Conn) controlLocked(t *asyncio.Task, op byte, p []byte, wake *asyncio.W
 	return ready, err
 }
 
-// writableLocked returns why a frame of op may not be written now.
-func (c *Conn) writableLocked(op byte, owner *MessageWriter) error {
+// writableLocked returns why a data frame may not be written now by
+// owner (nil, or the MessageWriter whose message is in progress).
+func (c *Conn) writableLocked(owner *MessageWriter) error {
 	switch {
 	case c.state != stateOpen:
 		return asyncio.ErrShutdown
