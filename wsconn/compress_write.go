@@ -30,14 +30,8 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 		return asyncio.NotReady[int](), true, err
 	}
 	bound := frame.MaxHeader + deflate.MaxCompressedLen(n)
-	if !c.roomLocked(bound) {
-		// Make room the way a write to a full queue would, then look
-		// again.
-		c.flushTLSLocked()
-		c.out.Kick(wake)
-		if !c.roomLocked(bound) {
-			return r, false, nil
-		}
+	if !c.roomLocked(bound, wake) {
+		return r, false, nil
 	}
 	var in []byte
 	var flat *[]byte
@@ -81,9 +75,19 @@ func (c *Conn) compressedLocked(t *asyncio.Task, op byte, body [][]byte, wake *a
 
 // roomLocked reports whether the send queue takes a whole write of n
 // bytes now: it has room for it, or nothing is pending, when it takes a
-// write of any size. Writes to the queue hold c.mu, so none takes the room
-// until c.mu is released; the queue's flush only makes more.
-func (c *Conn) roomLocked(n int) bool {
-	avail := c.availableLocked()
-	return avail >= n || avail > 0 && c.out.Buffered()+c.tls.staged() == 0
+// write of any size. Without room it makes some the way a write to a
+// full queue would, and looks again. Writes to the queue hold c.mu, so
+// none takes the room until c.mu is released; the queue's flush only
+// makes more.
+func (c *Conn) roomLocked(n int, wake *asyncio.Wakeups) bool {
+	room := func() bool {
+		avail := c.availableLocked()
+		return avail >= n || avail > 0 && c.out.Buffered()+c.tls.staged() == 0
+	}
+	if room() {
+		return true
+	}
+	c.flushTLSLocked()
+	c.out.Kick(wake)
+	return room()
 }

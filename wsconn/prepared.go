@@ -359,12 +359,8 @@ func (c *Conn) preparedLocked(t *asyncio.Task, m *PreparedMessage, wake *asyncio
 	m.mu.Unlock()
 	if !ok {
 		bound := frame.MaxHeader + deflate.MaxCompressedLen(len(m.data))
-		if !c.roomLocked(bound) {
-			c.flushTLSLocked()
-			c.out.Kick(wake)
-			if !c.roomLocked(bound) {
-				return c.frameLocked(t, true, op, one[:], nil, wake)
-			}
+		if !c.roomLocked(bound, wake) {
+			return c.frameLocked(t, true, op, one[:], nil, wake)
 		}
 		var err error
 		m.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/pool"
 )
 
 // state is where a Writer is in the life of its connection. It only moves
@@ -304,7 +305,7 @@ func (w *Writer) writeRaw(p []byte) (int, error) {
 		w.noteGorillaCloseLocked(code)
 		wake = w.beginCloseLocked(it)
 	} else {
-		buf := getBuf(len(p))
+		buf := pool.Get(len(p))
 		it := item{frame: *buf, buf: buf, cost: max(len(p), minCost)}
 		copy(it.frame, p)
 		w.pushLocked(it)

@@ -2,39 +2,28 @@ package gorillaws
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+	"github.com/pollws/pollws/internal/pool"
+	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
 // item is one queued frame: a message, a prepared message's frame, a
 // close frame, or bytes gorilla wrote itself.
 type item struct {
 	frame []byte  // the whole frame, header and payload
-	buf   *[]byte // pooled storage of frame, from getBuf; nil when frame is not the writer's
+	buf   *[]byte // pooled storage of frame, from pool.Get; nil when frame is not the writer's
 	cost  int     // what the item counts against the budget: 0 for a close frame
 	close bool    // a close frame: nothing is queued after it
 }
 
 func (it *item) release() {
 	if it.buf != nil {
-		putBuf(it.buf)
+		pool.Put(it.buf)
 	}
 	*it = item{}
-}
-
-// frameLen returns the length of a server frame (not masked) with a
-// payload of n bytes.
-func frameLen(n int) int {
-	switch {
-	case n <= 125:
-		return 2 + n
-	case n <= 0xffff:
-		return 4 + n
-	}
-	return 10 + n
 }
 
 // payloadLen returns the length of the payload of f, a whole server
@@ -53,20 +42,11 @@ func payloadLen(f []byte) int {
 // message types are the opcodes) with a payload of n bytes, and that
 // payload, for the caller to fill.
 func newFrame(op, n, cost int) (item, []byte) {
-	buf := getBuf(frameLen(n))
+	var hb [frame.MaxHeader]byte
+	h := frame.Put(&hb, &frame.Header{Fin: true, Op: byte(op), Length: int64(n)})
+	buf := pool.Get(h + n)
 	f := *buf
-	f[0] = 0x80 | byte(op)
-	var h int
-	switch {
-	case n <= 125:
-		f[1], h = byte(n), 2
-	case n <= 0xffff:
-		f[1], h = 126, 4
-		binary.BigEndian.PutUint16(f[2:], uint16(n))
-	default:
-		f[1], h = 127, 10
-		binary.BigEndian.PutUint64(f[2:], uint64(n))
-	}
+	copy(f, hb[:h])
 	return item{frame: f, buf: buf, cost: cost}, f[h:]
 }
 
@@ -92,7 +72,7 @@ func checkClose(code int, reason string) error {
 	switch {
 	case !sendableCode(code):
 		return errCloseCode
-	case len(reason) > 123 || !utf8.ValidString(reason) || (code == websocket.CloseNoStatusReceived && reason != ""):
+	case len(reason) > frame.MaxCloseReason || !utf8.ValidString(reason) || (code == websocket.CloseNoStatusReceived && reason != ""):
 		return errCloseReason
 	}
 	return nil
@@ -101,12 +81,7 @@ func checkClose(code int, reason string) error {
 // sendableCode reports whether a close frame may carry code (RFC 6455
 // section 7.4), 1005 standing for a close frame without one.
 func sendableCode(code int) bool {
-	switch {
-	case code >= 1000 && code <= 1003, code == websocket.CloseNoStatusReceived,
-		code >= 1007 && code <= 1014, code >= 3000 && code <= 4999:
-		return true
-	}
-	return false
+	return code == websocket.CloseNoStatusReceived || code >= 0 && code <= 0xffff && frame.ValidCloseCode(uint16(code))
 }
 
 // closeCode returns the code of p, if p is a whole server close frame:
@@ -151,40 +126,4 @@ func (q *queue) pop() item {
 	q.head = (q.head + 1) & (len(q.items) - 1)
 	q.n--
 	return it
-}
-
-// Frame buffers come from pools by power-of-two size class, from 64 B to
-// maxBuf (1 MiB); larger ones are allocated for the frame.
-const (
-	minBufShift = 6
-	maxBufShift = 20
-	maxBuf      = 1 << maxBufShift
-)
-
-var bufs [maxBufShift - minBufShift + 1]sync.Pool
-
-func bufClass(n int) int {
-	return max(bits.Len(uint(n-1)), minBufShift) - minBufShift
-}
-
-// getBuf returns a buffer of length n > 0.
-func getBuf(n int) *[]byte {
-	if n > maxBuf {
-		b := make([]byte, n)
-		return &b
-	}
-	c := bufClass(n)
-	if v := bufs[c].Get(); v != nil {
-		b := v.(*[]byte)
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, 1<<(c+minBufShift))
-	return &b
-}
-
-func putBuf(b *[]byte) {
-	if c := cap(*b); c <= maxBuf && c == 1<<(bufClass(c)+minBufShift) {
-		bufs[bufClass(c)].Put(b)
-	}
 }

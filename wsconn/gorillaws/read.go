@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
 // ErrInvalidUTF8 is the error of a read through [Writer.NextReader] or
@@ -79,7 +80,7 @@ type messageReader struct {
 	w    *Writer
 	r    io.Reader // nil once the message ended
 	text bool
-	v    validator
+	v    frame.UTF8
 }
 
 func (m *messageReader) Read(p []byte) (int, error) {
@@ -94,11 +95,11 @@ func (m *messageReader) Read(p []byte) (int, error) {
 	}
 	n, err := m.r.Read(p)
 	if m.text {
-		if i, ok := m.v.write(p[:n]); !ok {
+		if i, ok := m.v.Check(p[:n]); !ok {
 			m.r = nil
 			return i, m.w.invalidText()
 		}
-		if err == io.EOF && !m.v.complete() {
+		if err == io.EOF && !m.v.Done() {
 			m.r = nil
 			return n, m.w.invalidText()
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/pool"
 )
 
 // Limits of one write to the connection: the sender takes up to maxBatch
@@ -129,13 +130,13 @@ func (w *Writer) send(frames [][]byte, closing bool) error {
 	for _, f := range frames {
 		n += len(f)
 	}
-	buf := getBuf(n)
+	buf := pool.Get(n)
 	p := (*buf)[:0]
 	for _, f := range frames {
 		p = append(p, f...)
 	}
 	_, err := w.out.Write(p)
-	putBuf(buf)
+	pool.Put(buf)
 	return err
 }
 

@@ -20,6 +20,4 @@ var (
 	// client's offer allows (RFC 7692 section 7): the client fails the
 	// handshake.
 	ErrResponse = errors.New("deflate: invalid permessage-deflate response")
-	// ErrOptions: an [Options] field is out of its range.
-	ErrOptions = errors.New("deflate: invalid options")
 )

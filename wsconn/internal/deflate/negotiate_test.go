@@ -239,19 +239,6 @@ func side(client bool) string {
 	return "server"
 }
 
-func TestOptionsValidate(t *testing.T) {
-	for _, o := range []*Options{nil, {}, {MaxWindowBits: 8}, {MaxWindowBits: 15, Level: 9, MinSize: -1}} {
-		if err := o.Validate(); err != nil {
-			t.Errorf("%+v: %v", o, err)
-		}
-	}
-	for _, o := range []*Options{{MaxWindowBits: 7}, {MaxWindowBits: 16}, {MaxWindowBits: -1}, {Level: -1}, {Level: 10}} {
-		if err := o.Validate(); !errors.Is(err, ErrOptions) {
-			t.Errorf("%+v: %v, want ErrOptions", *o, err)
-		}
-	}
-}
-
 func TestShouldCompress(t *testing.T) {
 	both := Params{ServerMaxWindowBits: 15, ClientMaxWindowBits: 15}
 	tests := []struct {

@@ -1,7 +1,5 @@
 package deflate
 
-import "fmt"
-
 const (
 	minWindowBits = 8
 	maxWindowBits = 15
@@ -49,22 +47,6 @@ type Options struct {
 	// output). Zero means 1. A window below 15 bits has one level of its
 	// own and ignores this.
 	Level int
-}
-
-// Validate reports an out-of-range field with an error wrapping
-// [ErrOptions]. The functions of this package bring such fields into
-// range rather than fail.
-func (o *Options) Validate() error {
-	if o == nil {
-		return nil
-	}
-	if o.MaxWindowBits != 0 && (o.MaxWindowBits < minWindowBits || o.MaxWindowBits > maxWindowBits) {
-		return fmt.Errorf("%w: MaxWindowBits %d is not 0 or 8 to 15", ErrOptions, o.MaxWindowBits)
-	}
-	if o.Level < 0 || o.Level > maxLevel {
-		return fmt.Errorf("%w: Level %d is not 0 to 9", ErrOptions, o.Level)
-	}
-	return nil
 }
 
 // config is Options with the defaults filled in and the fields in range.

@@ -52,6 +52,24 @@ func (u *UTF8) Write(p []byte) bool {
 	return true
 }
 
+// Check is Write that also says where the text went wrong: it returns
+// len(p), true when p continues valid text, else the index in p of the
+// first byte that no valid text can continue with, and false. Finding
+// that byte goes a byte at a time, which only invalid text pays for.
+func (u *UTF8) Check(p []byte) (int, bool) {
+	before := *u
+	if u.Write(p) {
+		return len(p), true
+	}
+	*u = before
+	for i := range p {
+		if !u.Write(p[i : i+1]) {
+			return i, false
+		}
+	}
+	return len(p), true // not reached: some byte of p failed above
+}
+
 // validPrefix reports whether p, an incomplete character, can still
 // become a valid one: its first byte starts a sequence of more bytes,
 // the rest are continuation bytes, and the second byte is in the range

@@ -1,4 +1,4 @@
-package gorillaws
+package frame
 
 import (
 	"testing"
@@ -43,16 +43,16 @@ func completable(p []byte) bool {
 // edges are the bounds of every continuation byte range of table 3-7.
 var edges = []byte{0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf}
 
-// check feeds p to a validator in pieces cut at cuts and compares what it
-// says with the model.
+// checkValidator feeds p to a UTF8 in pieces cut at cuts through Check
+// and compares what it says with the model.
 func checkValidator(t *testing.T, p []byte, cuts []int) {
 	t.Helper()
-	var v validator
+	var v UTF8
 	want := firstInvalid(p)
 	pos := 0
 	for _, end := range append(cuts, len(p)) {
 		end = min(max(end, pos), len(p))
-		n, ok := v.write(p[pos:end])
+		n, ok := v.Check(p[pos:end])
 		if !ok {
 			if got := pos + n; got != want {
 				t.Fatalf("%q cut at %v: invalid at byte %d, want %d", p, cuts, got, want)
@@ -64,12 +64,12 @@ func checkValidator(t *testing.T, p []byte, cuts []int) {
 	if want < len(p) {
 		t.Fatalf("%q cut at %v: valid so far, want invalid at byte %d", p, cuts, want)
 	}
-	if got, want := v.complete(), utf8.Valid(p); got != want {
-		t.Fatalf("%q cut at %v: complete() = %v, want %v", p, cuts, got, want)
+	if got, want := v.Done(), utf8.Valid(p); got != want {
+		t.Fatalf("%q cut at %v: Done() = %v, want %v", p, cuts, got, want)
 	}
 }
 
-func TestValidator(t *testing.T) {
+func TestUTF8Check(t *testing.T) {
 	for _, s := range []string{
 		"", "hello", "κόσμε", "\u0080", "\u07ff", "\u0800", "\uffff", "\U00010000", "\U0010ffff", "\ufffe",
 		"\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbd",
@@ -91,7 +91,7 @@ func TestValidator(t *testing.T) {
 	}
 }
 
-func FuzzValidator(f *testing.F) {
+func FuzzUTF8Check(f *testing.F) {
 	f.Add([]byte("héllo wörld ✓ 🚀"), uint8(3), uint8(7))
 	f.Add([]byte("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"), uint8(11), uint8(12))
 	f.Add([]byte("\xf4\x8f\xbf\xbf\xf4\x90"), uint8(1), uint8(5))
@@ -103,7 +103,7 @@ func FuzzValidator(f *testing.F) {
 	})
 }
 
-func BenchmarkValidator(b *testing.B) {
+func BenchmarkUTF8Check(b *testing.B) {
 	var text []byte
 	for len(text) < 64<<10 {
 		text = append(text, "héllo wörld ✓ 🚀 κόσμε, plain ASCII too. "...)
@@ -111,8 +111,8 @@ func BenchmarkValidator(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
-		var v validator
-		if _, ok := v.write(text); !ok {
+		var v UTF8
+		if _, ok := v.Check(text); !ok {
 			b.Fatal("invalid")
 		}
 	}
