@@ -251,7 +251,10 @@ func TestConnShutdownAfterReadLoopStops(t *testing.T) {
 		_, _, err := readMessage(readCtx, c)
 		readErr <- err
 	}()
-	for !c.rd.held.Load() { // the read is in progress; nothing else says so
+	for deadline := time.Now().Add(asynciotest.Timeout); !c.rd.held.Load(); { // the read is in progress; nothing else says so
+		if time.Now().After(deadline) {
+			t.Fatal("the read did not start")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	shut := make(chan error, 1)

@@ -21,6 +21,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/pollws/pollws/wsconn"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
 // fuzzMaxMessage is the MaxMessageSize of the fuzzed server Conns: small,
@@ -51,36 +52,12 @@ func fuzzPair(t *testing.T) (server, client *net.UnixConn) {
 	return conns[0], conns[1]
 }
 
-// fuzzMask is the masking key of the frames the tests build by hand.
-var fuzzMask = [4]byte{0x37, 0xfa, 0x21, 0x3d}
-
 // clientFrame encodes a frame as a client sends it, masked, with first
 // header byte b0 (FIN, RSV and opcode bits).
-func clientFrame(b0 byte, payload []byte) []byte {
-	return rawFrame(b0, payload, true)
-}
+func clientFrame(b0 byte, payload []byte) []byte { return wstest.Frame(b0, payload, true) }
 
 // rawFrame encodes a frame with first header byte b0, masked or not.
-func rawFrame(b0 byte, payload []byte, masked bool) []byte {
-	b := []byte{b0, 0}
-	switch n := len(payload); {
-	case n <= 125:
-		b[1] = byte(n)
-	case n <= 0xffff:
-		b[1] = 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] = 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	p := bytes.Clone(payload)
-	if masked {
-		b[1] |= 0x80
-		b = append(b, fuzzMask[:]...)
-		ws.Cipher(p, fuzzMask, 0)
-	}
-	return append(b, p...)
-}
+func rawFrame(b0 byte, payload []byte, masked bool) []byte { return wstest.Frame(b0, payload, masked) }
 
 func closePayload(code ws.StatusCode, reason string) []byte {
 	return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -136,7 +135,6 @@ func TestReactorIdleConnections(t *testing.T) {
 	if goroutines >= 50 {
 		t.Errorf("%d goroutines with %d idle connections, want fewer than 50", goroutines, n)
 	}
-	_ = binary.BigEndian
 	if p := os.Getenv("WSCONN_HEAP"); p != "" {
 		f, _ := os.Create(p)
 		pprof.WriteHeapProfile(f)

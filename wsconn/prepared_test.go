@@ -451,7 +451,6 @@ func TestPreparedNotReadyCompressesNothing(t *testing.T) {
 // AppendBinary does not make and leaves the message as it was.
 func TestPreparedBadInput(t *testing.T) {
 	srv, cli := zPair(t, &UpgradeOptions{Options: zOn(CompressionOptions{})}, &DialOptions{Options: zOn(CompressionOptions{})})
-	_ = srv
 	for range 2 {
 		if _, err := cli.PollWritePrepared(nil, nil); err == nil {
 			t.Error("a nil prepared message was written")

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,7 +148,6 @@ func TestReactorHandlerReadyCloses(t *testing.T) {
 	defer r.Close()
 	s, cl := wstest.TCPPair(t, false)
 	gc, err := wstest.UpgradeGorilla(s, cl)
-	_ = gc
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,19 +194,48 @@ func TestReactorStalledPeerStopsReading(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	// What may be in flight when TCP holds the client back: the kernel's
+	// queues of both sockets, at most their limits, the server's buffer,
+	// read buffer and the message in hand.
+	limit := kernelQueueMax() + 1<<20
 	msg := bytes.Repeat([]byte("m"), 4096)
 	written := 0
 	gc.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	for {
 		if err := gc.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			if ne := net.Error(nil); !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("after %d messages: %v; want the write to wait until its deadline", written, err)
+			}
 			break // the server stopped reading: TCP pushes back
 		}
 		written++
-		if written > 100000 {
-			t.Fatal("the server read 400 MB from a client that reads nothing")
+		if written*len(msg) > limit {
+			t.Fatalf("the server took %d bytes from a client that reads nothing; the kernel's queues and its buffers hold %d", written*len(msg), limit)
 		}
 	}
 	t.Logf("the client wrote %d messages of 4 KiB before TCP held it back", written)
+}
+
+// kernelQueueMax is the most a loopback TCP connection's kernel queues
+// may hold, both ways: the largest receive and send buffers TCP grows
+// to (net.ipv4.tcp_rmem and tcp_wmem), twice. 64 MiB where they cannot
+// be read.
+func kernelQueueMax() int {
+	n := 0
+	for _, f := range []string{"/proc/sys/net/ipv4/tcp_rmem", "/proc/sys/net/ipv4/tcp_wmem"} {
+		b, err := os.ReadFile(f)
+		fields := strings.Fields(string(b))
+		if err != nil || len(fields) != 3 {
+			return 64 << 20
+		}
+		m, err := strconv.Atoi(fields[2])
+		if err != nil {
+			return 64 << 20
+		}
+		n += 2 * m
+	}
+	return n
 }
 
 // TestReactorPeerResets: a client that vanishes (a reset, with echoes

@@ -13,28 +13,12 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
 // clientFrame encodes a frame as a client sends it, masked, with first
 // header byte b0 (FIN, RSV and opcode bits).
-func clientFrame(b0 byte, payload []byte) []byte {
-	b := []byte{b0, 0x80}
-	switch n := len(payload); {
-	case n <= 125:
-		b[1] |= byte(n)
-	case n <= 0xffff:
-		b[1] |= 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] |= 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	mask := [4]byte{0x37, 0xfa, 0x21, 0x3d}
-	b = append(b, mask[:]...)
-	p := bytes.Clone(payload)
-	ws.Cipher(p, mask, 0)
-	return append(b, p...)
-}
+func clientFrame(b0 byte, payload []byte) []byte { return wstest.Frame(b0, payload, true) }
 
 // echoLoop is an application's read loop that echoes every message
 // through w; the error that ended it arrives on the channel.

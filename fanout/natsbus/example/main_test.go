@@ -14,16 +14,53 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
+// syncBuffer is a bytes.Buffer safe for concurrent use, which tells a
+// waiter when it grows.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // made on first use
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	select {
+	case b.changedLocked() <- struct{}{}:
+	default:
+	}
 	return b.b.Write(p)
+}
+
+func (b *syncBuffer) changedLocked() chan struct{} {
+	if b.changed == nil {
+		b.changed = make(chan struct{}, 1)
+	}
+	return b.changed
+}
+
+// waitFor waits until the output holds s and returns it; it fails the
+// test if a run reports its end on done first (one fewer is running), or
+// after 20 seconds.
+func (b *syncBuffer) waitFor(t *testing.T, s string, done <-chan int, running *int) string {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		b.mu.Lock()
+		out, changed := b.b.String(), b.changedLocked()
+		b.mu.Unlock()
+		if strings.Contains(out, s) {
+			return out
+		}
+		select {
+		case <-changed:
+		case code := <-done:
+			*running--
+			t.Fatalf("run returned %d before it printed %q: %q", code, s, out)
+		case <-timeout:
+			t.Fatalf("no %q printed within 20s: %q", s, out)
+		}
+	}
 }
 
 func (b *syncBuffer) String() string {
@@ -68,32 +105,35 @@ func TestFlags(t *testing.T) {
 // first's broker.
 func TestRunEmbedded(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
+	ctx2, cancel2 := context.WithCancel(context.Background())
 	var out1, out2 syncBuffer
 	done := make(chan int, 2)
+	running := 0
+	t.Cleanup(func() {
+		// A failed test still ends its instances before goleak looks.
+		cancel()
+		cancel2()
+		for ; running > 0; running-- {
+			<-done
+		}
+	})
+	running++
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-nats-embedded", "127.0.0.1:0"}, &out1, io.Discard)
 	}()
-	var url string
-	for deadline := time.Now().Add(20 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no broker URL printed: %q", out1.String())
-		}
-		if _, rest, ok := strings.Cut(out1.String(), "start more instances with -nats "); ok {
-			url, _, _ = strings.Cut(rest, "\n")
-		}
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
+	const started = "start more instances with -nats "
+	_, rest, _ := strings.Cut(out1.waitFor(t, started, done, &running), started)
+	url, _, _ := strings.Cut(rest, "\n")
+	running++
 	go func() { done <- run(ctx2, []string{"-addr", "127.0.0.1:0", "-nats", url}, &out2, io.Discard) }()
-	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out2.String(), "serving on"); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second instance did not start: %q", out2.String())
-		}
-	}
+	out2.waitFor(t, "serving on", done, &running)
 	cancel2()
+	running--
 	if code := <-done; code != 0 || !strings.Contains(out2.String(), "joined the NATS broker at "+url) {
 		t.Errorf("second instance: run = %d, output %q", code, out2.String())
 	}
 	cancel()
+	running--
 	if code := <-done; code != 0 || !strings.Contains(out1.String(), "drained: clean=0 forced=0") {
 		t.Errorf("first instance: run = %d, output %q", code, out1.String())
 	}
