@@ -49,6 +49,17 @@ const (
 	numCodeLens    = 19
 )
 
+// The entries of the symbols of each code, before their lengths are set.
+var litEntries, distEntries, symbolEntries = entries(288, litEntry), entries(32, distEntry), entries(numCodeLens, symbolEntry)
+
+func entries(n int, what func(int) entry) []entry {
+	e := make([]entry, n)
+	for i := range e {
+		e[i] = what(i)
+	}
+	return e
+}
+
 func litEntry(sym int) entry {
 	switch {
 	case sym < 256:
@@ -104,33 +115,53 @@ func buildFixed() (lit, dist []entry) {
 		}
 	}
 	lit = make([]entry, litTableSize)
-	if !buildTable(lit, lens[:], litRootBits, litEntry) {
+	if !buildTable(lit, lens[:], litRootBits, litEntries) {
 		panic("deflate: fixed literal/length code does not build")
 	}
 	for i := range 32 {
 		lens[i] = 5
 	}
 	dist = make([]entry, distTableSize)
-	if !buildTable(dist, lens[:32], distRootBits, distEntry) {
+	if !buildTable(dist, lens[:32], distRootBits, distEntries) {
 		panic("deflate: fixed distance code does not build")
 	}
 	return lit, dist
 }
 
 // buildTable fills t with the canonical Huffman code of the code lengths
-// lens (section 3.2.2), symbol i's entry being what(i) with its length
+// lens (section 3.2.2), symbol i's entry being what[i] with its length
 // set. It reports false for lengths that make no prefix code: an
 // over-subscribed set, or an incomplete one other than a single code of one
 // bit (which DEFLATE allows, and compress/flate accepts). A code with no
 // symbols at all builds a table where every entry is invalid.
-func buildTable(t []entry, lens []uint8, root uint, what func(int) entry) bool {
-	var count [maxCodeBits + 1]int
-	maxLen := 0
-	for _, l := range lens {
-		count[l]++
-		maxLen = max(maxLen, int(l))
+//
+// The root is filled the way libdeflate fills it: in the order of the
+// codes, shortest first, each entry stored once, the table doubled by a
+// copy of itself each time the codes grow by a bit (a code of l bits
+// decides every index whose low l bits are its own). A dynamic block of
+// a small message is mostly this table, so a copy that moves the 4 KiB
+// in a few wide strides beats an entry stored at each of its places.
+func buildTable(t []entry, lens []uint8, root uint, what []entry) bool {
+	// Two histograms, alternately, halve the chains of increments of
+	// one counter that wait for each other (lengths are at most 15).
+	var c0, c1 [maxCodeBits + 1]int
+	n := len(lens) &^ 1
+	for i := 0; i < n; i += 2 {
+		c0[lens[i]&15]++
+		c1[lens[i+1]&15]++
 	}
-	count[0] = 0
+	if n < len(lens) {
+		c0[lens[n]&15]++
+	}
+	var count [maxCodeBits + 1]int
+	maxLen, minLen := 0, maxCodeBits+1
+	for l := 1; l <= maxCodeBits; l++ {
+		count[l] = c0[l] + c1[l]
+		if count[l] > 0 {
+			maxLen = l
+			minLen = min(minLen, l)
+		}
+	}
 	rootSize := 1 << root
 	if maxLen == 0 {
 		clear(t[:rootSize])
@@ -143,66 +174,79 @@ func buildTable(t []entry, lens []uint8, root uint, what func(int) entry) bool {
 			return false // over-subscribed
 		}
 	}
-	if left > 0 {
-		if maxLen != 1 || count[1] != 1 {
-			return false // incomplete
-		}
-		// One code of one bit: the other bit is invalid, and says so
-		// after one bit.
-		for i := range rootSize {
-			t[i] = kindInvalid | 1
-		}
+	if left > 0 && (maxLen != 1 || count[1] != 1) {
+		return false // incomplete
 	}
 
-	var next [maxCodeBits + 2]int
-	code := 0
+	// The symbols in the order of their codes: by length, then by symbol.
+	var start [maxCodeBits + 2]int
 	for l := 1; l <= maxCodeBits; l++ {
-		code = (code + count[l-1]) << 1
-		next[l] = code
+		start[l+1] = start[l] + count[l]
 	}
-
-	// Subtable sizes first: for each root prefix of a long code, the
-	// longest code under it.
-	if maxLen > int(root) {
-		var sub [1 << litRootBits]uint8
-		c := next
-		for _, l := range lens {
-			if int(l) <= int(root) {
-				if l > 0 {
-					c[l]++
-				}
-				continue
-			}
-			rev := reverse(c[l], l)
-			c[l]++
-			p := rev & (rootSize - 1)
-			sub[p] = max(sub[p], l-uint8(root))
-		}
-		off := rootSize
-		for p := range rootSize {
-			if k := sub[p]; k > 0 {
-				if off+1<<k > len(t) {
-					return false
-				}
-				t[p] = kindLink | entry(k) | entry(off)<<16
-				off += 1 << k
-			}
-		}
-	}
-
+	var sorted [maxLitSymbols + maxDistSymbols]uint16
+	pos := start
 	for sym, l := range lens {
-		if l == 0 {
-			continue
+		if l > 0 {
+			sorted[pos[l]] = uint16(sym)
+			pos[l]++
 		}
+	}
+
+	code := 0 // the next code, most significant bit first
+	if minLen <= int(root) {
+		size := 1 << minLen
+		if left > 0 {
+			// One code of one bit: the other bit is invalid, and says
+			// so after one bit.
+			t[0], t[1] = kindInvalid|1, kindInvalid|1
+		}
+		for l := minLen; l <= int(root); l++ {
+			if l > minLen {
+				copy(t[size:2*size], t[:size])
+				size *= 2
+			}
+			for _, sym := range sorted[start[l]:start[l+1]] {
+				t[reverse(code, uint8(l))] = what[sym] | entry(l)
+				code++
+			}
+			code <<= 1
+		}
+	}
+	if maxLen <= int(root) {
+		return true
+	}
+
+	// The codes longer than the root: a link at the root entry of their
+	// first root bits to a subtable big enough for the longest code under
+	// it, each entry stored at every index its code decides.
+	var next [maxCodeBits + 2]int
+	next[root+1] = code
+	for l := int(root) + 2; l <= maxCodeBits; l++ {
+		next[l] = (next[l-1] + count[l-1]) << 1
+	}
+	var sub [1 << litRootBits]uint8
+	c := next
+	for _, sym := range sorted[start[root+1]:start[maxLen+1]] {
+		l := lens[sym]
+		p := reverse(c[l], l) & (rootSize - 1)
+		c[l]++
+		sub[p] = max(sub[p], l-uint8(root))
+	}
+	off := rootSize
+	for p := range rootSize {
+		if k := sub[p]; k > 0 {
+			if off+1<<k > len(t) {
+				return false
+			}
+			t[p] = kindLink | entry(k) | entry(off)<<16
+			off += 1 << k
+		}
+	}
+	for _, sym := range sorted[start[root+1]:start[maxLen+1]] {
+		l := lens[sym]
 		rev := reverse(next[l], l)
 		next[l]++
-		e := what(sym) | entry(l)
-		if int(l) <= int(root) {
-			for i := rev; i < rootSize; i += 1 << l {
-				t[i] = e
-			}
-			continue
-		}
+		e := what[sym] | entry(l)
 		link := t[rev&(rootSize-1)]
 		k := uint(link & 0xf)
 		base := int(link >> 16)

@@ -375,7 +375,7 @@ loop:
 				b >>= 3
 				nb -= 3
 			}
-			if !buildTable(s.clen[:], s.clens[:], clenRootBits, symbolEntry) {
+			if !buildTable(s.clen[:], s.clens[:], clenRootBits, symbolEntries) {
 				err = corrupt("an invalid code-length code")
 				break loop
 			}
@@ -443,11 +443,11 @@ loop:
 				err = corrupt("a dynamic block without an end-of-block code")
 				break loop
 			}
-			if !buildTable(s.litDyn[:], s.lens[:s.nlit], litRootBits, litEntry) {
+			if !buildTable(s.litDyn[:], s.lens[:s.nlit], litRootBits, litEntries) {
 				err = corrupt("an invalid literal/length code")
 				break loop
 			}
-			if !buildTable(s.distDyn[:], s.lens[s.nlit:total], distRootBits, distEntry) {
+			if !buildTable(s.distDyn[:], s.lens[s.nlit:total], distRootBits, distEntries) {
 				err = corrupt("an invalid distance code")
 				break loop
 			}
