@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -100,14 +101,21 @@ func (p *poller) close() error {
 }
 
 // tryWait takes the events that are ready without waiting, and answers
-// false, to park until the set is readable, when there are none.
+// false, to park until the set is readable, when there are none. The
+// call never blocks, so it is a raw system call, which the scheduler is
+// not told of (see the package socket's reads and writes).
 func (p *poller) tryWait(uintptr) bool {
 	for {
-		n, err := unix.EpollWait(p.epfd, p.events, 0)
-		if err == syscall.EINTR {
+		r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd),
+			uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+		if errno == syscall.EINTR {
 			continue
 		}
-		p.n = max(n, 0)
+		n := int(r)
+		if errno != 0 {
+			n = 0
+		}
+		p.n = n
 		return n != 0
 	}
 }
