@@ -69,6 +69,30 @@ func (p *Pooled) Write(b []byte) int {
 	return k
 }
 
+// WriteAll copies head and then the slices of body, as Write would one
+// after the other, reading and storing the ring's state once: the pieces
+// of one message, which the caller has made sure fit ([Pooled.Free]).
+// It returns how many bytes it took.
+func (p *Pooled) WriteAll(head []byte, body [][]byte) int {
+	if p.n == p.size {
+		return 0
+	}
+	if p.store == nil {
+		p.store = pool.Get(int(p.size))
+		p.head, p.n = 0, 0
+	}
+	r := p.ring()
+	k := r.Write(head)
+	for _, b := range body {
+		k += r.Write(b)
+	}
+	p.put(&r)
+	if p.n == 0 {
+		p.release() // nothing was written
+	}
+	return k
+}
+
 // Peek returns the pending bytes as at most two slices, oldest first; b
 // is empty when a is. The slices alias the ring's storage and are valid
 // only until the next Write, Discard or Reset: once the ring drains its

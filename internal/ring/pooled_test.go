@@ -193,3 +193,45 @@ func BenchmarkPooled(b *testing.B) {
 		})
 	}
 }
+
+// TestPooledWriteAllIsWritesInTurn: WriteAll of a head and a body leaves
+// the ring as Writes of each piece in turn would, at every offset of the
+// pending bytes (wrapped or not) and for pieces that fill it or overflow
+// it; it takes storage only for bytes.
+func TestPooledWriteAllIsWritesInTurn(t *testing.T) {
+	pieces := []struct {
+		head string
+		body []string
+	}{
+		{"", nil},
+		{"", []string{"", ""}},
+		{"h", nil},
+		{"hd", []string{"abc"}},
+		{"", []string{"ab", "", "cd"}},
+		{"hh", []string{"abcdefgh", "ij"}}, // more than fits
+	}
+	for pre := 0; pre < 8; pre++ {
+		for skip := 0; skip <= pre; skip++ {
+			for _, p := range pieces {
+				a, b := NewPooled(8), NewPooled(8)
+				for _, r := range []*Pooled{a, b} {
+					r.Write([]byte(strings.Repeat("x", pre)))
+					r.Discard(skip)
+				}
+				var body [][]byte
+				for _, s := range p.body {
+					body = append(body, []byte(s))
+				}
+				n := a.WriteAll([]byte(p.head), body)
+				want := b.Write([]byte(p.head))
+				for _, s := range body {
+					want += b.Write(s)
+				}
+				if n != want || peekString(a) != peekString(b) || a.Held() != b.Held() {
+					t.Fatalf("%d pending after %d discarded, WriteAll(%q, %q) = %d, %q, held %v; Writes: %d, %q, held %v",
+						pre, skip, p.head, p.body, n, peekString(a), a.Held(), want, peekString(b), b.Held())
+				}
+			}
+		}
+	}
+}

@@ -31,6 +31,13 @@ func (r *Ring) Reset(b []byte) { *r = Ring{b: b} }
 
 // Write copies as much of p as fits and returns how many bytes it took.
 func (r *Ring) Write(p []byte) int {
+	if tail := r.head + r.n; tail+len(p) <= len(r.b) {
+		// Into the free bytes after the pending ones, at once: the
+		// common case, as a drained ring starts again at its start.
+		copy(r.b[tail:], p)
+		r.n += len(p)
+		return len(p)
+	}
 	total := 0
 	for len(p) > 0 && r.n < len(r.b) {
 		tail := r.head + r.n

@@ -313,11 +313,7 @@ func (w *Writer) copyLocked(q *Req, total, skip, bigN int) {
 	if skip == 0 && bigN == 0 && q.Key == nil {
 		// The common case, a whole write into the ring: nothing to skip,
 		// split or transform, so no per-slice bookkeeping.
-		n := w.ring.Write(w.head[:w.headN])
-		for _, b := range q.Body {
-			n += w.ring.Write(b)
-		}
-		if n != total {
+		if n := w.ring.WriteAll(w.head[:w.headN], q.Body); n != total {
 			panic("sendq: ring overflow")
 		}
 		return
