@@ -1,6 +1,8 @@
 package deflate
 
 import (
+	"bytes"
+	"errors"
 	"math/rand/v2"
 	"testing"
 )
@@ -129,4 +131,45 @@ func maxLen(lens []uint8) uint8 {
 		m = max(m, l)
 	}
 	return m
+}
+
+// TestInflateAnyRoom: a message of literal pairs between matches of the
+// longest length inflates the same whatever room its buffer has left at
+// each step, the room running out anywhere, inside a run of literals or
+// a match of 258 bytes included.
+func TestInflateAnyRoom(t *testing.T) {
+	var msg []byte
+	rng := rand.New(rand.NewPCG(3, 3))
+	for range 12 {
+		msg = append(msg, byte('a'+rng.IntN(26)), byte('a'+rng.IntN(26)))
+		msg = append(msg, bytes.Repeat([]byte{byte('A' + rng.IntN(26))}, 259+rng.IntN(300))...)
+	}
+	c := NewCompressor(Params{}, false, &Options{MinSize: -1})
+	z, err := c.Compress(nil, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for first := 1; first <= 300; first++ {
+		for _, step := range []int{1, 7, 259} {
+			d := NewDecompressor(Params{ClientNoContextTakeover: true}, false)
+			out := make([]byte, 0, first)
+			src := z
+			for {
+				var n int
+				out, n, err = d.Inflate(out, src, len(msg))
+				src = src[n:]
+				if !errors.Is(err, ErrShortBuffer) {
+					break
+				}
+				out = append(make([]byte, 0, cap(out)+step), out...)
+			}
+			if err == nil {
+				out, err = d.Finish(append(make([]byte, 0, len(msg)), out...), len(msg))
+			}
+			d.Release()
+			if err != nil || !bytes.Equal(out, msg) {
+				t.Fatalf("first room %d, then %d more each time: %d bytes, %v", first, step, len(out), err)
+			}
+		}
+	}
 }

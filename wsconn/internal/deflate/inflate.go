@@ -456,22 +456,41 @@ loop:
 
 		case stateLit:
 			lit, dist := s.litT, s.distT
-			// The fast loop: with 8 bytes of input and room for the
-			// longest match, one refill covers a literal/length code
-			// with its extra bits and a distance code with its own (at
-			// most 48 bits).
-			for len(src)-i >= 8 && cap(out)-len(out) >= maxMatch {
+			// The fast loop: with 8 bytes of input and room for two
+			// literals and the longest match, one refill covers a
+			// literal/length code with its extra bits and a distance
+			// code with its own (at most 48 bits).
+			for len(src)-i >= 8 && cap(out)-len(out) >= maxMatch+2 {
 				b |= binary.LittleEndian.Uint64(src[i:]) << nb
 				i += int(63-nb) >> 3
 				nb |= 56
 				e := lookup(lit, b, litRootBits)
-				l := uint(e & 0xf)
-				switch e & kindMask {
-				case kindLiteral:
+				if e&kindMask == kindLiteral {
+					// Literals come in runs: a second one needs no
+					// refill (a code is at most 15 bits), and what
+					// follows is looked up before the refill, which adds
+					// bits above the ones it reads.
+					l := uint(e & 0xf)
 					b >>= l
 					nb -= l
 					out = append(out, byte(e>>16))
-					continue
+					e = lookup(lit, b, litRootBits)
+					if e&kindMask == kindLiteral {
+						l = uint(e & 0xf)
+						b >>= l
+						nb -= l
+						out = append(out, byte(e>>16))
+						continue
+					}
+					if len(src)-i < 8 {
+						continue
+					}
+					b |= binary.LittleEndian.Uint64(src[i:]) << nb
+					i += int(63-nb) >> 3
+					nb |= 56
+				}
+				l := uint(e & 0xf)
+				switch e & kindMask {
 				case kindLength:
 				case kindEnd:
 					b >>= l
