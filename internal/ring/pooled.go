@@ -56,23 +56,15 @@ func (p *Pooled) SetCap(capacity int) {
 // Write copies as much of b as fits and returns how many bytes it took.
 // It takes storage from the pool when the ring was empty.
 func (p *Pooled) Write(b []byte) int {
-	if len(b) == 0 || p.n == p.size {
+	if len(b) == 0 {
 		return 0
 	}
-	if p.store == nil {
-		p.store = pool.Get(int(p.size))
-		p.head, p.n = 0, 0
-	}
-	r := p.ring()
-	k := r.Write(b)
-	p.put(&r)
-	return k
+	return p.WriteAll(b, nil)
 }
 
-// WriteAll copies head and then the slices of body, as Write would one
-// after the other, reading and storing the ring's state once: the pieces
-// of one message, which the caller has made sure fit ([Pooled.Free]).
-// It returns how many bytes it took.
+// WriteAll copies head and then the slices of body, as Writes of each in
+// turn would, reading and storing the ring's state once: the pieces of
+// one message. It returns how many bytes it took.
 func (p *Pooled) WriteAll(head []byte, body [][]byte) int {
 	if p.n == p.size {
 		return 0
