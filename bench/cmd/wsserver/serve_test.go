@@ -82,6 +82,14 @@ func TestDeflate(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			if name == "nbio" && raceEnabled {
+				// nbio's listener goroutine hands each accepted connection
+				// to a poller goroutine through epoll, an ordering the race
+				// detector cannot see, so it reports nbio's own reads of
+				// the connection's addresses now and then. scripts/test
+				// runs this test without it too.
+				t.Skip("nbio is tested without the race detector")
+			}
 			addr := start(t, name, &options{}, nil, false)
 			c, err := load.Dial(context.Background(), load.WebSocket, addr, &load.DialOptions{Path: "/deflate", Deflate: true})
 			if err != nil {
