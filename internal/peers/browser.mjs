@@ -1,34 +1,14 @@
 // What the Chromium scripts share: a headless browser in a throwaway
-// profile, and checks that print one line each and set the exit status.
+// profile.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-let failed = 0;
-let total = 0;
-
-// check runs fn and prints "ok   name" or "FAIL name: why".
-export async function check(name, fn) {
-  total++;
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
-
-// count counts a check whose line was printed elsewhere (from a page).
-export function count(ok) {
-  total++;
-  if (!ok) failed++;
-}
+import { finish } from './checks.mjs';
 
 // withPage opens url in headless Chromium and runs fn(page); then it
-// closes the browser, prints the tally and exits: 0 only if at least one
-// check ran and every check passed.
+// closes the browser and finishes the checks (see checks.mjs).
 export async function withPage(executablePath, url, fn) {
   const userDataDir = mkdtempSync(join(tmpdir(), 'pollws-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -46,6 +26,5 @@ export async function withPage(executablePath, url, fn) {
     await context.close();
     rmSync(userDataDir, { recursive: true, force: true });
   }
-  console.log(`${total - failed} passed, ${failed} failed`);
-  process.exit(failed || total === 0 ? 1 : 0);
+  finish();
 }

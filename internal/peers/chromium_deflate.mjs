@@ -8,7 +8,8 @@
 // "compressible N": how many of the messages it sent compress well, which
 // the server must have read compressed (with RSV1). It exits 0 only if
 // every check passed.
-import { count, withPage } from './browser.mjs';
+import { withPage } from './browser.mjs';
+import { count } from './checks.mjs';
 
 const [executablePath, url] = process.argv.slice(2);
 if (!executablePath || !url) {

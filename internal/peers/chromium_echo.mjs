@@ -3,7 +3,8 @@
 // It drives the page as a person would (type, send, see the echo), runs
 // binary and close-code checks with the browser's own WebSocket, and exits
 // 0 only if every check passed.
-import { check, withPage } from './browser.mjs';
+import { withPage } from './browser.mjs';
+import { check } from './checks.mjs';
 
 const [executablePath, url, screenshot] = process.argv.slice(2);
 if (!executablePath || !url) {

@@ -6,7 +6,8 @@
 // messages through it, closes with 4001 and checks that the code comes
 // back; it exits 0 only if every check passed. Whether the WebSocket went
 // over HTTP/2 is for the server to say: the browser does not tell.
-import { check, withPage } from './browser.mjs';
+import { withPage } from './browser.mjs';
+import { check } from './checks.mjs';
 
 const [executablePath, url, wsPath] = process.argv.slice(2);
 if (!executablePath || !url || !wsPath) {

@@ -9,6 +9,8 @@
 // passed.
 import WebSocket, { WebSocketServer } from 'ws';
 
+import { check, finish, next, open } from './checks.mjs';
+
 const [role, ...rest] = process.argv.slice(2);
 
 function deflateOptions(mode) {
@@ -50,9 +52,9 @@ function jsonLike(n, seed) {
   const words = ['id', 'name', 'value', 'status', 'items', 'price', 'user', 'true', 'false', 'null'];
   let s = '';
   let x = seed;
-  const next = () => { x = (x * 1103515245 + 12345) % 2147483648; return x; };
+  const rand = () => { x = (x * 1103515245 + 12345) % 2147483648; return x; };
   while (s.length < n) {
-    s += `{"${words[next() % words.length]}":${next() % 100000},"${words[next() % words.length]}":"é-${next() % 1000}"},`;
+    s += `{"${words[rand() % words.length]}":${rand() % 100000},"${words[rand() % words.length]}":"é-${rand() % 1000}"},`;
   }
   // Cut at n UTF-16 units: every character here is one, so the text stays valid.
   return s.slice(0, n);
@@ -66,48 +68,33 @@ function randomBytes(n, seed) {
 }
 
 async function client(url, mode) {
-  const ws = await new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: deflateOptions(mode), maxPayload: 64 << 20 });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+  const ws = await open(WebSocket, url, { perMessageDeflate: deflateOptions(mode), maxPayload: 64 << 20 });
 
-  function next() {
-    return new Promise((resolve, reject) => {
-      const onClose = (code) => reject(new Error(`closed with ${code} while waiting for a message`));
-      ws.once('message', (data, isBinary) => { ws.off('close', onClose); resolve({ data, isBinary }); });
-      ws.once('close', onClose);
-    });
-  }
-
-  const checks = [];
-  const check = (name, fn) => checks.push({ name, fn });
-
-  check('permessage-deflate is agreed', async () => {
+  await check('permessage-deflate is agreed', async () => {
     if (!ws.extensions.includes('permessage-deflate')) throw new Error(`extensions: "${ws.extensions}"`);
     console.log(`     agreed: ${ws.extensions}`);
   });
 
   for (const size of [16, 200, 1024, 5000, 65536, 131072]) {
-    check(`text ${size} B`, async () => {
+    await check(`text ${size} B`, async () => {
       const s = jsonLike(size, size);
-      const p = next();
+      const p = next(ws);
       ws.send(s);
       const { data, isBinary } = await p;
       if (isBinary || data.toString() !== s) throw new Error(`got ${isBinary ? 'binary' : 'text'} of ${data.length} B`);
     });
-    check(`binary ${size} B`, async () => {
+    await check(`binary ${size} B`, async () => {
       const b = randomBytes(size, size);
-      const p = next();
+      const p = next(ws);
       ws.send(b, { binary: true });
       const { data, isBinary } = await p;
       if (!isBinary || Buffer.compare(data, b) !== 0) throw new Error(`got ${isBinary ? 'binary' : 'text'} of ${data.length} B`);
     });
   }
 
-  check('a compressed message in fragments', async () => {
+  await check('a compressed message in fragments', async () => {
     const parts = [jsonLike(3000, 1), jsonLike(10, 2), jsonLike(5000, 3)];
-    const p = next();
+    const p = next(ws);
     ws.send(parts[0], { fin: false, compress: true });
     ws.send(parts[1], { fin: false, compress: true });
     ws.send(parts[2], { fin: true, compress: true });
@@ -115,7 +102,7 @@ async function client(url, mode) {
     if (isBinary || data.toString() !== parts.join('')) throw new Error(`got ${data.length} B`);
   });
 
-  check('200 pipelined messages come back in order', async () => {
+  await check('200 pipelined messages come back in order', async () => {
     const got = [];
     const done = new Promise((resolve) => {
       const on = (data) => { got.push(data.toString()); if (got.length === 200) { ws.off('message', on); resolve(); } };
@@ -126,23 +113,12 @@ async function client(url, mode) {
     for (let i = 0; i < 200; i++) if (!got[i].startsWith(`{"seq":${i},`)) throw new Error(`message ${i} is ${got[i].slice(0, 20)}`);
   });
 
-  check('close code is echoed', async () => {
+  await check('close code is echoed', async () => {
     const p = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
     ws.close(4001, 'bye');
     const code = await p;
     if (code !== 4001) throw new Error(`close code ${code}, want 4001`);
   });
 
-  let failed = 0;
-  for (const { name, fn } of checks) {
-    try {
-      await fn();
-      console.log(`ok   ${name}`);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL ${name}: ${e.message}`);
-    }
-  }
-  console.log(`${checks.length - failed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }

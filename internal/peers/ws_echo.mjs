@@ -3,43 +3,28 @@
 // It prints one line per check and exits 0 only if every check passed.
 import WebSocket from 'ws';
 
+import { check, finish, next, open } from './checks.mjs';
+
 const url = process.argv[2];
 if (!url) {
   console.error('usage: node ws_echo.mjs URL');
   process.exit(2);
 }
 
-function open() {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 64 << 20 });
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function next(ws) {
-  return new Promise((resolve, reject) => {
-    const onClose = (code) => reject(new Error(`closed with ${code} while waiting for a message`));
-    ws.once('message', (data, isBinary) => { ws.off('close', onClose); resolve({ data, isBinary }); });
-    ws.once('close', onClose);
-  });
-}
-
 function equal(a, b) {
   return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
 
-const checks = [];
-function check(name, fn) { checks.push({ name, fn }); }
+const ws = await open(WebSocket, url, { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 64 << 20 });
 
-check('text echoes as text', async (ws) => {
+await check('text echoes as text', async () => {
   const p = next(ws);
   ws.send('hello, pollws');
   const { data, isBinary } = await p;
   if (isBinary || data.toString() !== 'hello, pollws') throw new Error(`got ${isBinary ? 'binary' : 'text'} ${data}`);
 });
 
-check('multi-byte UTF-8 text', async (ws) => {
+await check('multi-byte UTF-8 text', async () => {
   const s = 'héllo wörld ✓ 🚀';
   const p = next(ws);
   ws.send(s);
@@ -48,7 +33,7 @@ check('multi-byte UTF-8 text', async (ws) => {
 });
 
 for (const size of [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20]) {
-  check(`binary ${size} B`, async (ws) => {
+  await check(`binary ${size} B`, async () => {
     const b = Buffer.alloc(size);
     for (let i = 0; i < size; i++) b[i] = (i * 31 + 7) & 0xff;
     const p = next(ws);
@@ -58,7 +43,7 @@ for (const size of [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20]) {
   });
 }
 
-check('fragmented text is echoed whole', async (ws) => {
+await check('fragmented text is echoed whole', async () => {
   const p = next(ws);
   ws.send('frag', { fin: false });
   ws.send('men', { fin: false });
@@ -67,14 +52,14 @@ check('fragmented text is echoed whole', async (ws) => {
   if (isBinary || data.toString() !== 'fragmented') throw new Error(`got ${data}`);
 });
 
-check('ping is answered with its payload', async (ws) => {
+await check('ping is answered with its payload', async () => {
   const p = new Promise((resolve) => ws.once('pong', resolve));
   ws.ping(Buffer.from('are you there'));
   const data = await p;
   if (data.toString() !== 'are you there') throw new Error(`pong carried ${data}`);
 });
 
-check('200 pipelined messages come back in order', async (ws) => {
+await check('200 pipelined messages come back in order', async () => {
   const got = [];
   const done = new Promise((resolve) => {
     const on = (data) => { got.push(data.toString()); if (got.length === 200) { ws.off('message', on); resolve(); } };
@@ -85,23 +70,11 @@ check('200 pipelined messages come back in order', async (ws) => {
   for (let i = 0; i < 200; i++) if (got[i] !== `m${i}`) throw new Error(`message ${i} is ${got[i]}`);
 });
 
-check('close code is echoed', async (ws) => {
+await check('close code is echoed', async () => {
   const p = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   ws.close(4001, 'bye');
   const { code } = await p;
   if (code !== 4001) throw new Error(`close code ${code}, want 4001`);
 });
 
-let failed = 0;
-const ws = await open();
-for (const { name, fn } of checks) {
-  try {
-    await fn(ws);
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.message}`);
-  }
-}
-console.log(`${checks.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish();
