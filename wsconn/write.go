@@ -292,10 +292,16 @@ func (c *Conn) flushTLS() {
 }
 
 // tlsOverhead bounds what TLS adds to n bytes written: per record, at
-// most a header, a nonce, a tag, a MAC and padding (72 bytes for the
-// costliest suites), and a record for every KiB at worst (crypto/tls
-// starts a connection with records small enough for one TCP segment).
-func tlsOverhead(n int) int { return (n/1024 + 1) * 72 }
+// most a header, a nonce, a tag, a MAC and padding (tlsRecordOverhead
+// for the costliest suites), and a record for every tlsMinRecord bytes at
+// worst (crypto/tls starts a connection with records small enough for
+// one TCP segment).
+func tlsOverhead(n int) int { return (n/tlsMinRecord + 1) * tlsRecordOverhead }
+
+const (
+	tlsRecordOverhead = 72
+	tlsMinRecord      = 1024
+)
 
 // controlLocked queues a control frame with payload p ahead of a full
 // buffer, in order with the frames before it.
@@ -485,5 +491,5 @@ func (c *Conn) availableLocked() int {
 		return free
 	}
 	// The most x with x + tlsOverhead(x) <= free, less what is staged.
-	return max((free-72)*1024/(1024+72)-c.tls.staged(), 0)
+	return max((free-tlsRecordOverhead)*tlsMinRecord/(tlsMinRecord+tlsRecordOverhead)-c.tls.staged(), 0)
 }
