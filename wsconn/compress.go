@@ -17,8 +17,9 @@ import (
 // uncompressed.
 //
 // Without context takeover, the default, each message is compressed and
-// inflated on its own: the compressor (about 0.8 MB at level 1) and the
-// inflater's state (about 14 KiB) come from pools shared by every
+// inflated on its own: the compressor's state (90 KB for a message of up
+// to 64 KiB at level 1, about 0.8 MB for a larger one) and the
+// inflater's (about 14 KiB) come from pools shared by every
 // connection for the length of one message, and an idle connection holds
 // only what was agreed, about 0.2 KB. With ContextTakeover, a connection
 // whose peer agrees keeps its compressor from its first compressed

@@ -26,9 +26,9 @@ func init() { impls["gobwas"] = newGobwas }
 // no context takeover either way, the RSV1 bit set and cleared by
 // SetBit and UnsetBit, a wsflate.Writer around a flate implementation of
 // the application's choice), tuned the same way: the flate implementation
-// is github.com/klauspost/compress/flate at level 1, pollws's own
-// compressor, so that the two differ in their WebSocket code and not in
-// their DEFLATE, and its writers and readers come from pools for the
+// is github.com/klauspost/compress/flate at level 1, the fastest a wsflate
+// user can choose (pollws compresses with it the messages its own encoder
+// does not take), and its writers and readers come from pools for the
 // length of one message, so that an idle connection holds none.
 //
 // The inflation reads klauspost's reader directly, over the payload and

@@ -14,9 +14,10 @@ import (
 	kpflate "github.com/klauspost/compress/flate"
 )
 
-// The benchmarks compare klauspost/compress/flate, which this package
-// compresses with, with compress/flate used the same way, and this
-// package's inflater with both libraries' readers. Run them with
+// The benchmarks compare this package's compression (impl=pollws: its own
+// encoder where it applies), klauspost/compress/flate (which it uses for
+// the rest) and compress/flate used the same way, and this package's
+// inflater with both libraries' readers. Run them with
 //
 //	go test -run '^$' -bench . -benchtime 2000x ./wsconn/internal/deflate/
 //
@@ -74,6 +75,12 @@ func (c *stdCompressor) Compress(dst, src []byte) ([]byte, error) {
 	return out[:len(out)-4], err
 }
 
+// flateOnly compresses every message with klauspost's flate, as
+// Compressor does those its own encoder does not take.
+type flateOnly struct{ c *Compressor }
+
+func (f flateOnly) Compress(dst, src []byte) ([]byte, error) { return f.c.compressFlate(dst, src) }
+
 type compressor interface {
 	Compress(dst, src []byte) ([]byte, error)
 }
@@ -82,13 +89,16 @@ func BenchmarkCompress(b *testing.B) {
 	for _, n := range benchSizes {
 		msgs := benchMessages(n)
 		for _, takeover := range []bool{false, true} {
-			for _, impl := range []string{"klauspost", "stdlib"} {
+			for _, impl := range []string{"pollws", "klauspost", "stdlib"} {
 				b.Run(fmt.Sprintf("size=%d/takeover=%v/impl=%s", n, takeover, impl), func(b *testing.B) {
 					var c compressor = &stdCompressor{takeover: takeover}
-					if impl == "klauspost" {
+					if impl != "stdlib" {
 						kc, _ := pair(takeover, 15)
 						defer kc.Release()
 						c = kc
+						if impl == "klauspost" {
+							c = flateOnly{kc}
+						}
 					}
 					dst := make([]byte, 0, MaxCompressedLen(n))
 					var in, out int

@@ -75,6 +75,16 @@ func (c *Compressor) Compress(dst, src []byte) ([]byte, error) {
 	if c.err != nil {
 		return dst, c.err
 	}
+	if !c.takeover && len(src) <= encMaxInput && (c.level == defaultLevel || c.bits < maxWindowBits) {
+		return compressSmall(dst, src, 1<<c.bits), nil
+	}
+	return c.compressFlate(dst, src)
+}
+
+// compressFlate is Compress with klauspost's flate, for a message the
+// encoder does not take: one with context takeover, above 64 KiB, or at a
+// level above 1 with a window of 15 bits.
+func (c *Compressor) compressFlate(dst, src []byte) ([]byte, error) {
 	w := c.w
 	if w == nil {
 		w = getWriter(c.level, c.bits)

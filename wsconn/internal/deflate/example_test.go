@@ -41,7 +41,7 @@ func Example() {
 	// Output:
 	// true permessage-deflate; server_no_context_takeover; client_no_context_takeover
 	// compress: true
-	// 900 bytes sent as 56
+	// 900 bytes sent as 57
 	// true <nil>
 }
 

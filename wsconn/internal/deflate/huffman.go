@@ -100,29 +100,35 @@ var (
 // The tables of the fixed Huffman code (section 3.2.6), built once.
 var fixedLit, fixedDist = buildFixed()
 
-func buildFixed() (lit, dist []entry) {
-	var lens [288]uint8
-	for i := range lens {
+// fixedLengths returns the code lengths of the fixed literal/length code,
+// and in the first 32 those of the fixed distance code.
+func fixedLengths() (lit, dist [288]uint8) {
+	for i := range lit {
 		switch {
 		case i < 144:
-			lens[i] = 8
+			lit[i] = 8
 		case i < 256:
-			lens[i] = 9
+			lit[i] = 9
 		case i < 280:
-			lens[i] = 7
+			lit[i] = 7
 		default:
-			lens[i] = 8
+			lit[i] = 8
 		}
 	}
+	for i := range 32 {
+		dist[i] = 5
+	}
+	return lit, dist
+}
+
+func buildFixed() (lit, dist []entry) {
+	lens, dlens := fixedLengths()
 	lit = make([]entry, litTableSize)
 	if !buildTable(lit, lens[:], litRootBits, litEntries) {
 		panic("deflate: fixed literal/length code does not build")
 	}
-	for i := range 32 {
-		lens[i] = 5
-	}
 	dist = make([]entry, distTableSize)
-	if !buildTable(dist, lens[:32], distRootBits, distEntries) {
+	if !buildTable(dist, dlens[:32], distRootBits, distEntries) {
 		panic("deflate: fixed distance code does not build")
 	}
 	return lit, dist
