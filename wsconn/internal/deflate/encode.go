@@ -2,6 +2,7 @@ package deflate
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"slices"
 	"sync"
@@ -63,7 +64,7 @@ type encoder struct {
 
 	// The code lengths of a dynamic block, run-length coded (RFC 1951
 	// section 3.2.7): a symbol and its extra bits each.
-	allLens  [maxLitSymbols + maxDistSymbols]uint8
+	allLens  [maxLitSymbols + maxDistSymbols + 8]uint8
 	clSyms   [maxLitSymbols + maxDistSymbols]uint8
 	clExtra  [maxLitSymbols + maxDistSymbols]uint8
 	nclSyms  int
@@ -71,7 +72,7 @@ type encoder struct {
 	clLens   [numCodeLens]uint8
 	clCodes  [numCodeLens]hcode
 	huffKeys [maxLitSymbols]uint32
-	huffA    [maxLitSymbols]uint32
+	huffA    [maxLitSymbols + 1]uint32
 
 	src        []byte
 	blockStart int // where in src the block being tokenized begins
@@ -393,15 +394,25 @@ func (e *encoder) writeBlock() {
 // symbols.
 func (e *encoder) codeLengthSymbols(hlit, hdist int) {
 	clear(e.clFreq[:])
-	lens := e.allLens[:hlit+hdist]
-	copy(lens, e.litLens[:hlit])
-	copy(lens[hlit:], e.distLens[:hdist])
+	n := hlit + hdist
+	all := e.allLens[:n+8]
+	copy(all, e.litLens[:hlit])
+	copy(all[hlit:], e.distLens[:hdist])
+	// 8 bytes that no length equals end the runs: a run is measured 8
+	// lengths at a time.
+	binary.LittleEndian.PutUint64(all[n:], math.MaxUint64)
 	syms, extra, k := &e.clSyms, &e.clExtra, 0
-	for i := 0; i < len(lens); {
-		v := lens[i]
+	for i := 0; i < n; {
+		v := all[i]
+		rep := uint64(v) * 0x0101010101010101
 		run := 1
-		for i+run < len(lens) && lens[i+run] == v {
-			run++
+		for {
+			x := load64(all, i+run) ^ rep
+			if x != 0 {
+				run += bits.TrailingZeros64(x) >> 3
+				break
+			}
+			run += 8
 		}
 		i += run
 		if v == 0 {
@@ -569,8 +580,8 @@ const sortBuckets = 128
 // of each length, and the symbols that have one: syms, or with a single
 // symbol, syms and a second symbol beside it (the code is complete: a
 // single symbol gets a code of one bit, and so does the second). syms
-// has room for one more symbol; keys and a are scratch of len(freq) at
-// least.
+// has room for one more symbol; keys and a are scratch of len(freq) and
+// len(freq)+1 at least.
 func huffLengths(freq []uint32, syms []uint16, lens []uint8, maxBits int, keys, a []uint32) (count lengthCounts, _ []uint16) {
 	clear(lens)
 	n := len(syms)
@@ -591,11 +602,14 @@ func huffLengths(freq []uint32, syms []uint16, lens []uint8, maxBits int, keys, 
 	// frequency, the last bucket holding every frequency from
 	// sortBuckets-1 on.
 	var bucket [sortBuckets]uint16
+	top := uint32(0) // the last bucket used
 	for _, s := range syms {
-		bucket[min(freq[s], sortBuckets-1)]++
+		b := min(freq[s], sortBuckets-1)
+		bucket[b]++
+		top = max(top, b)
 	}
 	at := uint16(0)
-	for b, k := range bucket {
+	for b, k := range bucket[:top+1] {
 		bucket[b] = at
 		at += k
 	}
@@ -613,14 +627,10 @@ func huffLengths(freq []uint32, syms []uint16, lens []uint8, maxBits int, keys, 
 	for i, k := range keys {
 		a[i] = k >> 9
 	}
-	minimumRedundancy(a)
-
 	// Lengths beyond maxBits are cut to it, and the code, now
 	// over-subscribed, is made complete again: one code of maxBits
 	// bits at a time goes, and the longest shorter one is split in two.
-	for _, d := range a {
-		count[min(int(d), maxBits)]++
-	}
+	count = huffmanDepths(a, maxBits)
 	total := 0
 	for l := 1; l <= maxBits; l++ {
 		total += int(count[l]) << (maxBits - l)
@@ -647,55 +657,65 @@ func huffLengths(freq []uint32, syms []uint16, lens []uint8, maxBits int, keys, 
 	return count, syms
 }
 
-// minimumRedundancy replaces the n weights of a, sorted ascending, by the
-// code lengths of a Huffman code for them, in place (Moffat and
-// Katajainen, "In-place calculation of minimum-redundancy codes", 1995).
-func minimumRedundancy(a []uint32) {
+// huffmanDepths returns how many leaves of a Huffman tree for the n
+// weights of a, sorted ascending, are at each depth, the depths beyond
+// maxBits counted at maxBits. It overwrites a, which must have room for
+// one more weight (Moffat and Katajainen, "In-place calculation of
+// minimum-redundancy codes", 1995: weights become parents, then depths).
+func huffmanDepths(a []uint32, maxBits int) (count lengthCounts) {
+	const none = math.MaxUint32 // heavier than any weight: no node there
 	n := len(a)
+	a = a[:n+1]
+	a[n] = none
 	// Left to right: each internal node's weight, and each merged node's
-	// parent.
+	// parent. Each child is the lighter of the next internal node and the
+	// next leaf, chosen without a branch (the choice is hard to predict);
+	// a store that does not apply writes back what was there.
 	a[0] += a[1]
 	root, leaf := 0, 2
 	for next := 1; next < n-1; next++ {
-		if leaf >= n || a[root] < a[leaf] {
-			a[next] = a[root]
-			a[root] = uint32(next)
-			root++
-		} else {
-			a[next] = a[leaf]
-			leaf++
+		r, l := a[root], a[leaf]
+		v, w, t := l, r, 0
+		if r < l {
+			v, w, t = r, uint32(next), 1
 		}
-		if leaf >= n || (root < next && a[root] < a[leaf]) {
-			a[next] += a[root]
-			a[root] = uint32(next)
-			root++
-		} else {
-			a[next] += a[leaf]
-			leaf++
+		a[root] = w
+		a[next] = v
+		root += t
+		leaf += 1 - t
+
+		r, l = a[root], a[leaf]
+		if root >= next {
+			r = none // the internal node being built is no child
 		}
+		v, w, t = l, a[root], 0
+		if r < l {
+			v, w, t = r, uint32(next), 1
+		}
+		a[root] = w
+		a[next] += v
+		root += t
+		leaf += 1 - t
 	}
 	// Right to left: internal nodes' depths.
 	a[n-2] = 0
 	for next := n - 3; next >= 0; next-- {
 		a[next] = a[a[next]] + 1
 	}
-	// Right to left: leaves' depths.
+	// Depth by depth: the nodes there that are not internal are leaves.
 	avail, used, depth := 1, 0, uint32(0)
-	root, next := n-2, n-1
+	root = n - 2
 	for avail > 0 {
 		for root >= 0 && a[root] == depth {
 			used++
 			root--
 		}
-		for avail > used {
-			a[next] = depth
-			next--
-			avail--
-		}
+		count[min(int(depth), maxBits)] += uint16(avail - used)
 		avail = 2 * used
 		depth++
 		used = 0
 	}
+	return count
 }
 
 // canonicalCodes sets the codes of the symbols syms, listed in order, to

@@ -120,7 +120,8 @@ func TestEncoderRatio(t *testing.T) {
 // what a Huffman code built with a heap costs.
 func TestHuffLengths(t *testing.T) {
 	r := rand.New(rand.NewPCG(65, 35))
-	var keys, a [maxLitSymbols]uint32
+	var keys [maxLitSymbols]uint32
+	var a [maxLitSymbols + 1]uint32
 	var buf [maxLitSymbols]uint16
 	for i := range 3000 {
 		n := []int{maxLitSymbols, maxDistSymbols, numCodeLens}[i%3]
