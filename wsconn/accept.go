@@ -92,39 +92,22 @@ func Upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (*Conn, 
 // upgrade checks the handshake r, answers it and returns the hijacked
 // connection, or answers the refusal on w and returns why.
 func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (opened, error) {
-	req, err := handshake.ParseRequest(r)
+	n, err := negotiate(r, o)
 	if err != nil {
-		var rerr *handshake.RequestError
-		if errors.As(err, &rerr) {
-			rerr.Refuse(w, r)
-		} else {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-		}
+		refuse(w, r, err)
 		return opened{}, err
 	}
-	check := o.CheckOrigin
-	if check == nil {
-		check = handshake.SameOrigin
-	}
-	if !check(r) {
-		err := &handshake.RequestError{Status: http.StatusForbidden, Err: handshake.ErrOrigin, Detail: fmt.Sprintf("%q", r.Header.Get("Origin"))}
-		err.Refuse(w, r)
-		return opened{}, err
-	}
-	protocol := handshake.ChooseProtocol(req.Protocols, o.Protocols)
-	ext, params, compress := deflate.Accept(req.Extensions, o.Compression.deflateOptions())
-	exts := extensionsOf(ext, compress)
-	if req.HTTP2 {
-		conn, err := acceptStream(w, r, protocol, exts, o.Header)
+	if n.http2 {
+		conn, err := acceptStream(w, r, n.protocol, n.exts, o.Header)
 		if err != nil {
 			return opened{}, err
 		}
-		return opened{conn: conn, protocol: protocol, compress: compress, deflate: params}, nil
+		return opened{conn: conn, protocol: n.protocol, compress: n.compress, deflate: n.params}, nil
 	}
-	resp, err := handshake.AppendResponse(nil, req.Key, protocol, exts, o.Header)
+	resp, err := n.response(nil, o)
 	if err != nil {
-		http.Error(w, "the server's WebSocket handshake is misconfigured", http.StatusInternalServerError)
-		return opened{}, fmt.Errorf("UpgradeOptions.Header: %w", err)
+		refuse(w, r, err)
+		return opened{}, err
 	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -135,7 +118,64 @@ func upgrade(w http.ResponseWriter, r *http.Request, o *UpgradeOptions) (opened,
 		conn.Close()
 		return opened{}, err
 	}
-	return opened{conn: conn, pre: leftover(rw.Reader), protocol: protocol, compress: compress, deflate: params}, nil
+	return opened{conn: conn, pre: leftover(rw.Reader), protocol: n.protocol, compress: n.compress, deflate: n.params}, nil
+}
+
+// negotiation is what a server answers to a WebSocket handshake it
+// accepts.
+type negotiation struct {
+	http2    bool   // an extended CONNECT over HTTP/2
+	key      string // Sec-WebSocket-Key, over HTTP/1
+	protocol string
+	exts     []handshake.Extension
+	compress bool
+	params   deflate.Params
+}
+
+// negotiate checks the handshake r as o asks: a refusal is a
+// *handshake.RequestError.
+func negotiate(r *http.Request, o *UpgradeOptions) (negotiation, error) {
+	req, err := handshake.ParseRequest(r)
+	if err != nil {
+		return negotiation{}, err
+	}
+	check := o.CheckOrigin
+	if check == nil {
+		check = handshake.SameOrigin
+	}
+	if !check(r) {
+		return negotiation{}, &handshake.RequestError{Status: http.StatusForbidden, Err: handshake.ErrOrigin, Detail: fmt.Sprintf("%q", r.Header.Get("Origin"))}
+	}
+	protocol := handshake.ChooseProtocol(req.Protocols, o.Protocols)
+	ext, params, compress := deflate.Accept(req.Extensions, o.Compression.deflateOptions())
+	return negotiation{http2: req.HTTP2, key: req.Key, protocol: protocol, exts: extensionsOf(ext, compress), compress: compress, params: params}, nil
+}
+
+// errMisconfigured: UpgradeOptions.Header sets a field the handshake
+// writes.
+var errMisconfigured = errors.New("the server's WebSocket handshake is misconfigured")
+
+// response appends the 101 that accepts the handshake over HTTP/1.
+func (n negotiation) response(b []byte, o *UpgradeOptions) ([]byte, error) {
+	b, err := handshake.AppendResponse(b, n.key, n.protocol, n.exts, o.Header)
+	if err != nil {
+		return b, fmt.Errorf("%w: UpgradeOptions.Header: %w", errMisconfigured, err)
+	}
+	return b, nil
+}
+
+// refuse answers r on w with why it is refused: the status of a
+// *handshake.RequestError, 500 for a misconfigured server, else 400.
+func refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var rerr *handshake.RequestError
+	switch {
+	case errors.As(err, &rerr):
+		rerr.Refuse(w, r)
+	case errors.Is(err, errMisconfigured):
+		http.Error(w, errMisconfigured.Error(), http.StatusInternalServerError)
+	default:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	}
 }
 
 // onOwnStack runs f on a goroutine of its own and waits for it. The

@@ -18,7 +18,9 @@
 // and returns. On Linux one edge-triggered epoll set wakes a handler when
 // its socket has bytes or room; a connection that waits holds no
 // goroutine and no buffer. [NewListener] makes TLS connections servable
-// the same way, and bounds how many connections a server holds.
+// the same way, and bounds how many connections a server holds. A
+// listener of WebSockets alone can skip net/http: [Reactor.ServeListener]
+// reads and answers the opening handshakes on the reactor too.
 //
 // The peer is not trusted: frames are checked as they come (RFC 6455:
 // masking, opcodes, control frames, UTF-8 of text, close codes), a

@@ -188,3 +188,55 @@ func ExampleReactor() {
 	// two
 	// handler ended: wsconn: the peer closed the connection with status 1000 normal closure
 }
+
+// A listener that serves WebSockets only can skip net/http: the reactor
+// reads each opening handshake as it arrives, then serves the upgraded
+// connection with the handler for its request.
+func ExampleReactor_ServeListener() {
+	reactor, err := wsconn.NewReactor(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer reactor.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- reactor.ServeListener(ln, &wsconn.ListenOptions{
+			Handler: func(c *wsconn.Conn, r *http.Request) wsconn.Handler {
+				fmt.Println("upgraded", r.URL.Path)
+				return &echo{c: c}
+			},
+			Done: func(_ *wsconn.Conn, err error) { ended <- err },
+		})
+	}()
+
+	ctx := context.Background()
+	c, err := wsconn.Dial(ctx, "ws://"+ln.Addr().String()+"/echo", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.PollWriteMessage(nil, wsconn.Text, []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	m, err := c.ReadMessage(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", m.Data)
+	if err := asyncio.Shutdown(ctx, c); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("handler ended:", <-ended)
+	ln.Close()
+	fmt.Println("ServeListener:", errors.Is(<-served, net.ErrClosed))
+	// Output:
+	// upgraded /echo
+	// hello
+	// handler ended: wsconn: the peer closed the connection with status 1000 normal closure
+	// ServeListener: true
+}
