@@ -11,7 +11,7 @@ import (
 // deflaters are the servers with a permessage-deflate echo (/deflate),
 // and why the others have none.
 var (
-	deflaters = []string{"coder", "gobwas", "gorilla", "nbio", "pollws"}
+	deflaters = []string{"coder", "gobwas", "gorilla", "nbio", "pollws", "pollws-listen"}
 	noDeflate = map[string]string{"rawtcp": "not a WebSocket server", "pollws-gorilla": "gorillaws.Writer writes no compressed message (gorilla inflates what it reads)"}
 )
 

@@ -189,6 +189,9 @@ func (r *results) supports(s, sc string) bool {
 	case "broadcast-nats", "h2-memory":
 		return s == "pollws"
 	}
+	if s == "pollws-listen" {
+		return !strings.HasSuffix(sc, "-tls") // ServeListener serves plain TCP
+	}
 	return true
 }
 
