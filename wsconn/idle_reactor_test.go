@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -86,6 +87,22 @@ func maskedFrame(p []byte) []byte {
 // one message and went quiet: the server holds no goroutine for them
 // (fewer than 50 in all) and little memory.
 func TestReactorIdleConnections(t *testing.T) {
+	idleConnections(t, func() string { return strings.TrimPrefix(newReactorServer(t, nil).URL, "http://") })
+}
+
+// TestServeListenerIdleConnections: the same with the handshakes read by
+// ServeListener.
+func TestServeListenerIdleConnections(t *testing.T) {
+	idleConnections(t, func() string {
+		return newListenServer(t, &ListenOptions{Handler: func(c *Conn, _ *http.Request) Handler { return &echoHandler{c: c} }}).addr
+	})
+}
+
+// idleConnections opens many connections to the server that start
+// starts and returns the address of, each of which exchanges one message
+// and goes quiet, and checks that the server holds no goroutine for them
+// (fewer than 50 in all). It logs the memory they take.
+func idleConnections(t *testing.T, start func() string) {
 	n := 10000
 	if os.Getenv("WSCONN_HEAP") != "" {
 		runtime.MemProfileRate = 1
@@ -93,13 +110,13 @@ func TestReactorIdleConnections(t *testing.T) {
 	if testing.Short() {
 		n = 1000
 	}
-	s := newReactorServer(t, nil)
+	addr := start()
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), idleClientsEnv+"="+strings.TrimPrefix(s.URL, "http://"), idleClientsEnv+"_N="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), idleClientsEnv+"="+addr, idleClientsEnv+"_N="+strconv.Itoa(n))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,8 @@ import (
 
 // listenServerT serves echoHandler with Reactor.ServeListener on a
 // loopback port: ends receives each connection's end, served each
-// upgraded request.
+// upgraded request (unless the options have a Handler), for up to 10,000
+// connections: handlers must not block.
 type listenServerT struct {
 	r      *Reactor
 	ln     net.Listener
@@ -39,7 +40,7 @@ func newListenServer(t *testing.T, o *ListenOptions) *listenServerT {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &listenServerT{r: r, ln: ln, addr: ln.Addr().String(), ends: make(chan error, 1000), served: make(chan *http.Request, 1000), ret: make(chan error, 1)}
+	s := &listenServerT{r: r, ln: ln, addr: ln.Addr().String(), ends: make(chan error, 10000), served: make(chan *http.Request, 10000), ret: make(chan error, 1)}
 	if o == nil {
 		o = &ListenOptions{}
 	}
