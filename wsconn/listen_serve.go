@@ -248,6 +248,9 @@ func (h *handshaking) read() error {
 		}
 		switch {
 		case errors.Is(err, socket.ErrWouldBlock):
+			if h.n == 0 {
+				h.release() // a connection that has sent nothing holds no buffer
+			}
 			return nil
 		case err != nil:
 			return err
