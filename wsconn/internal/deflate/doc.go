@@ -77,8 +77,9 @@
 // of a dynamic, fixed or stored encoding), sized for a message rather
 // than a stream. Its state is 90 KB from a pool, where flate's
 // level 1 writer is 0.8 MB, so that a server compressing for many
-// connections keeps it in the processor's cache; it compresses JSON-like
-// text 2 % smaller than flate's level 1. Every other message (context
+// connections keeps it in the processor's cache. Its output is about as
+// small as flate's level 1: 2 % smaller on this package's JSON-like test
+// messages, 0.6 % larger on bench/'s corpus. Every other message (context
 // takeover, larger messages, levels 2 to 9) goes to
 // github.com/klauspost/compress/flate, chosen over compress/flate by
 // measurement: it is about 2.5 times as fast at the same size, and only
