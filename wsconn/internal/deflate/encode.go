@@ -288,16 +288,17 @@ func distCode(d int) int {
 	return int(distCodes[256+d>>7])
 }
 
-// The fixed code (section 3.2.6), for writing.
-var fixedLitLens, fixedLitCodes, fixedDistLens, fixedDistCodes = fixedCodes()
+// The fixed code (section 3.2.6), for writing: the literal/length
+// symbols' lengths (for the cost of a fixed block) and codes, and the
+// distance codes, all of 5 bits.
+var fixedLitLens, fixedLitCodes, fixedDistCodes = fixedCodes()
 
-func fixedCodes() (ll [maxLitSymbols]uint8, lc [512]hcode, dl [maxDistSymbols]uint8, dc [32]hcode) {
+func fixedCodes() (ll [maxLitSymbols]uint8, lc [512]hcode, dc [32]hcode) {
 	lit, dist := fixedLengths()
 	canonicalCodes(allSymbols[:288], lit[:], lc[:], counts(lit[:]))
 	canonicalCodes(allSymbols[:32], dist[:32], dc[:], counts(dist[:32]))
 	copy(ll[:], lit[:])
-	copy(dl[:], dist[:])
-	return ll, lc, dl, dc
+	return ll, lc, dc
 }
 
 // writeBlock writes the tokens as one non-final block, in whichever of

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"container/heap"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -269,7 +268,7 @@ func FuzzCompress(f *testing.F) {
 		defer d.Release()
 		got, err := inflateMessage(d, [][]byte{z}, len(msg))
 		if err != nil || !bytes.Equal(got, msg) {
-			t.Fatal(fmt.Sprintf("inflated %d bytes, %v", len(got), err))
+			t.Fatalf("inflated %d bytes, %v", len(got), err)
 		}
 		if d.maxDist > 1<<bits {
 			t.Fatalf("a match %d bytes back, window %d", d.maxDist, 1<<bits)
