@@ -74,8 +74,10 @@ type Options struct {
 	OnError func(err error)
 
 	// OnReconnect, if set, is called when the connection is back after an
-	// outage and the subscriptions resumed, from the goroutine OnError is
-	// called from; nil means the bus logs it at level Info.
+	// outage and the broker has the subscriptions again (a message
+	// published elsewhere from then on reaches the bus), from the
+	// goroutine OnError is called from; nil means the bus logs it at
+	// level Info.
 	OnReconnect func()
 
 	// Logger receives the lines of the default OnError and OnReconnect.

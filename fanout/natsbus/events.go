@@ -3,9 +3,14 @@ package natsbus
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
+
+// resubscribeTimeout bounds the wait for the broker to confirm the
+// subscriptions sent again on reconnection.
+const resubscribeTimeout = 5 * time.Second
 
 // disconnected is the client's handler of a lost connection.
 func (b *Bus) disconnected(nc *nats.Conn, cause error) {
@@ -25,8 +30,13 @@ func (b *Bus) disconnected(nc *nats.Conn, cause error) {
 }
 
 // reconnected is the client's handler of a connection back after an
-// outage; the client has sent the subscriptions again.
+// outage; the client has sent the subscriptions again. A round trip to
+// the broker (which reads a connection's commands in order) makes sure
+// it has them before the reconnection is reported: a message published
+// elsewhere after the report reaches this bus. If the round trip fails,
+// the connection is gone again and its loss is reported in turn.
 func (b *Bus) reconnected(nc *nats.Conn) {
+	_ = nc.FlushTimeout(resubscribeTimeout)
 	b.mu.Lock()
 	b.err = nil
 	closed := b.closed
