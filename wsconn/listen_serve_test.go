@@ -101,11 +101,7 @@ func TestServeListenerEcho(t *testing.T) {
 					return
 				}
 			}
-			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
-			_, _, err = c.ReadMessage()
-			if ce := new(websocket.CloseError); !errors.As(err, &ce) || ce.Code != 4000 {
-				t.Errorf("client %d: after its close, read %v; want the echo of 4000", i, err)
-			}
+			closeWith4000(t, c, i)
 		})
 	}
 	wg.Wait()

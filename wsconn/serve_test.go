@@ -47,6 +47,17 @@ func (e *echoHandler) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	}
 }
 
+// closeWith4000 closes client i's connection c with status 4000 and
+// checks that the server echoes it.
+func closeWith4000(t *testing.T, c *websocket.Conn, i int) {
+	t.Helper()
+	c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
+	_, _, err := c.ReadMessage()
+	if ce := new(websocket.CloseError); !errors.As(err, &ce) || ce.Code != 4000 {
+		t.Errorf("client %d: after its close, read %v; want the echo of 4000", i, err)
+	}
+}
+
 // reactorServer serves echoHandler on a Reactor; ends receives each
 // connection's end.
 type reactorServer struct {
@@ -117,11 +128,7 @@ func TestReactorEcho(t *testing.T) {
 					return
 				}
 			}
-			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
-			_, _, err = c.ReadMessage()
-			if ce := new(websocket.CloseError); !errors.As(err, &ce) || ce.Code != 4000 {
-				t.Errorf("client %d: after its close, read %v; want the echo of 4000", i, err)
-			}
+			closeWith4000(t, c, i)
 		})
 	}
 	wg.Wait()
