@@ -288,6 +288,11 @@ func (h *handshaking) parse(end int) {
 // answer sets the answer to req, parsed with err.
 func (h *handshaking) answer(req *http.Request, err error) {
 	o := &h.l.o.UpgradeOptions
+	if err == nil && req.ProtoMajor != 1 {
+		// An HTTP/2 request line on a connection of its own: Upgrade's
+		// checks would take it for an HTTP/2 stream.
+		req, err = nil, fmt.Errorf("%s request line", req.Proto)
+	}
 	if err == nil {
 		h.neg, err = negotiate(req, o)
 	}

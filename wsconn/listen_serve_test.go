@@ -156,6 +156,7 @@ func TestServeListenerRefusals(t *testing.T) {
 		{"bad key", ws("GET", "Sec-WebSocket-Key: short\r\n"), "400", ""},
 		{"origin", ws("GET", "Sec-WebSocket-Key: "+key+"\r\nOrigin: http://elsewhere\r\n"), "403", ""},
 		{"garbage", "HELLO\r\n\r\n", "400", ""},
+		{"HTTP/2 line", "GET /ws HTTP/2.0\r\nHost: x\r\n\r\n", "400", "HTTP/2.0 request line"},
 		{"too large", ws("GET", "Sec-WebSocket-Key: "+key+"\r\nX-Big: "+strings.Repeat("b", 2000)+"\r\n"), "431", ""},
 	} {
 		got := rawExchange(t, s.addr, tc.req)
