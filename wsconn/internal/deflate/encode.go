@@ -348,7 +348,9 @@ func (e *encoder) writeBlock() {
 	for _, s := range clSyms {
 		dynamic += int(e.clFreq[s]) * int(e.clLens[s])
 	}
-	dynamic += 2*int(e.clFreq[16]) + 3*int(e.clFreq[17]) + 7*int(e.clFreq[18])
+	for s := 16; s < numCodeLens; s++ {
+		dynamic += int(e.clFreq[s]) * int(clExtraBits[s])
+	}
 	raw := e.src[e.blockStart:e.pos]
 	chunks := max((len(raw)+0xffff-1)/0xffff, 1)
 	stored := chunks*(3+7+32) + 8*len(raw)
@@ -375,20 +377,18 @@ func (e *encoder) writeBlock() {
 		}
 		for i, s := range e.clSyms[:e.nclSyms] {
 			e.writeCode(e.clCodes[s])
-			switch s {
-			case 16:
-				e.writeBits(uint64(e.clExtra[i]), 2)
-			case 17:
-				e.writeBits(uint64(e.clExtra[i]), 3)
-			case 18:
-				e.writeBits(uint64(e.clExtra[i]), 7)
-			}
+			e.writeBits(uint64(e.clExtra[i]), uint(clExtraBits[s]))
 			e.flush()
 		}
 		e.writeTokens(&e.litCodes, &e.distCodes)
 	}
 	e.blockStart = e.pos
 }
+
+// clExtraBits is how many extra bits follow each code-length symbol: 16
+// repeats the last length 3 to 6 times, 17 and 18 write 3 to 10 and 11 to
+// 138 zeros (section 3.2.7).
+var clExtraBits = [numCodeLens]uint8{16: 2, 17: 3, 18: 7}
 
 // codeLengthSymbols run-length codes the code lengths of the first hlit
 // literal/length symbols and hdist distance symbols, and counts the
