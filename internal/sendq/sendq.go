@@ -131,7 +131,7 @@ func (w *Writer) Init(c net.Conn, o Options) {
 		size = DefaultBufferSize
 	}
 	w.ring.SetCap(min(size, 1<<30))
-	if sc, ok := c.(*socket.Conn); ok {
+	if sc, ok := c.(interface{ Socket() *socket.Socket }); ok { // a socket.Conn or Stream
 		w.sock = sc.Socket() // shared with the connection, whose reads use it too
 	} else if w.sockv.Init(c) {
 		w.sock = &w.sockv

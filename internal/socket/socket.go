@@ -54,7 +54,7 @@ type Socket struct {
 // Of returns the socket of c when c is a TCP or Unix stream connection on
 // a system where this package can use its descriptor, and false otherwise.
 func Of(c net.Conn) (*Socket, bool) {
-	if sc, ok := c.(*Conn); ok {
+	if sc, ok := c.(interface{ Socket() *Socket }); ok { // a Conn or a Stream
 		s := sc.Socket()
 		return s, s != nil
 	}
@@ -155,7 +155,12 @@ func (s *Socket) CloseWrite() error {
 // cannot tell (for a Unix socket the kernel reports its memory, not the
 // bytes).
 func (s *Socket) OutQueue() int {
-	if _, ok := s.conn.(*net.TCPConn); !ok || !s.enter() {
+	switch s.conn.(type) {
+	case *net.TCPConn, *Stream:
+	default:
+		return -1
+	}
+	if !s.enter() {
 		return -1
 	}
 	defer s.exit()
@@ -179,8 +184,14 @@ func (s *Socket) DiscardInput() {
 // the kernel drops what it has yet to send at once, instead of holding it
 // for a peer that does not read.
 func (s *Socket) Reset() {
-	if c, ok := s.conn.(*net.TCPConn); ok {
+	switch c := s.conn.(type) {
+	case *net.TCPConn:
 		_ = c.SetLinger(0)
+	case *Stream:
+		if s.enter() {
+			_ = lingerZero(int(s.fd))
+			s.exit()
+		}
 	}
 }
 
@@ -204,6 +215,9 @@ func (s *Socket) Close() error {
 	}
 	for s.calls.Load() != closing {
 		runtime.Gosched() // a read or write never parks: it ends soon
+	}
+	if st, ok := s.conn.(*Stream); ok {
+		return st.closeFD()
 	}
 	return s.conn.Close()
 }
