@@ -83,8 +83,7 @@ const (
 // its users (a Conn's), never before.
 type Writer struct {
 	conn    net.Conn
-	sock    *socket.Socket // &sockv over a socket; nil: the flusher goroutine writes with conn.Write
-	sockv   socket.Socket
+	sock    *socket.Socket // nil: the flusher goroutine writes with conn.Write
 	timeout time.Duration
 	prioMax int32
 	through bool
@@ -131,10 +130,10 @@ func (w *Writer) Init(c net.Conn, o Options) {
 		size = DefaultBufferSize
 	}
 	w.ring.SetCap(min(size, 1<<30))
-	if sc, ok := c.(interface{ Socket() *socket.Socket }); ok { // a socket.Conn or Stream
-		w.sock = sc.Socket() // shared with the connection, whose reads use it too
-	} else if w.sockv.Init(c) {
-		w.sock = &w.sockv
+	if s, ok := socket.Of(c); ok {
+		// A socket.Conn's or Stream's own, which reads use too; else one
+		// of its own, which a Stream or socket.Conn does not pay for.
+		w.sock = s
 	}
 }
 
