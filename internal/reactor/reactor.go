@@ -32,8 +32,12 @@ var ErrClosed = errors.New("reactor: closed")
 // the notifications to tell (see the package asyncio's WaitSet for the
 // waiters behind them).
 //
-// Close deregisters the socket; it must be called before the socket's
-// connection is closed.
+// A registration may also have a deadline ([Registration.SetTimer]): the
+// reactor keeps the deadlines of all its registrations on one runtime
+// timer.
+//
+// Close deregisters the socket and stops its deadline; it must be called
+// before the socket's connection is closed.
 type Registration struct {
 	r           *Reactor
 	s           *socket.Socket
@@ -41,6 +45,12 @@ type Registration struct {
 	id          uint64 // index in r.regs and generation, as stored with the event
 	closed      bool   // guarded by r.mu
 	ended       atomic.Bool
+
+	// The deadline, guarded by r.t.mu.
+	idx         int32 // in r.t.heap; -1: none
+	closedTimer bool  // closed: no deadline any more
+	due         int64 // as since timerEpoch
+	expirer     Expirer
 }
 
 // Ended reports whether an edge told that the peer closed its side or the
@@ -56,6 +66,7 @@ func (g *Registration) Ended() bool { return g.ended.Load() }
 // their tasks. A Reactor is safe for use by multiple goroutines.
 type Reactor struct {
 	p poller
+	t timers
 
 	mu      sync.Mutex
 	regs    []*Registration // by index; nil when free
@@ -81,7 +92,7 @@ func New() (*Reactor, error) {
 // on. Either task may be nil. The first edge of each kind may come at
 // once if the socket is ready.
 func (r *Reactor) Register(s *socket.Socket, read, write *asyncio.Task) (*Registration, error) {
-	g := &Registration{r: r, s: s, read: read, write: write}
+	g := &Registration{r: r, s: s, read: read, write: write, idx: -1}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -155,6 +166,7 @@ func (g *Registration) Close() error {
 	}
 	r.release(g)
 	r.mu.Unlock()
+	g.closeTimer()
 	return err
 }
 
@@ -194,11 +206,17 @@ func (r *Reactor) Close() error {
 		wake.Add(g.read)
 		wake.Add(g.write)
 		r.release(g)
+		g.closeTimer()
 	}
 	done := r.done
 	running := r.running
 	r.mu.Unlock()
 	wake.Notify()
+	r.t.mu.Lock()
+	if r.t.timer != nil {
+		r.t.timer.Stop()
+	}
+	r.t.mu.Unlock()
 	if running {
 		<-done
 	}
