@@ -98,6 +98,9 @@ func (c *Conn) closedLocked(err error) bool {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	if c.treg != nil {
+		c.treg.StopTimer()
+	}
 	return true
 }
 

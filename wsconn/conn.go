@@ -72,9 +72,10 @@ type Conn struct {
 	readTask *asyncio.Task
 	reg      *reactor.Registration // guarded by rmu
 
-	timer    *time.Timer
-	lastRecv atomic.Int64 // when bytes last came, as nanoseconds since epoch
-	lastPing int64        // guarded by mu
+	timer    *time.Timer           // the timer of a connection no reactor serves
+	treg     *reactor.Registration // whose deadline is the timer of a served connection; guarded by mu
+	lastRecv atomic.Int64          // when bytes last came, as nanoseconds since epoch
+	lastPing int64                 // guarded by mu
 	wg       sync.WaitGroup
 }
 
@@ -116,6 +117,9 @@ type opened struct {
 	protocol string
 	compress bool           // permessage-deflate was agreed
 	deflate  deflate.Params // what was agreed
+	// served: a Reactor serves the Conn at once, and its timer starts
+	// there, as a deadline of the reactor's.
+	served bool
 }
 
 // leftover returns a copy of what br read past the handshake, which is
@@ -130,7 +134,7 @@ func leftover(br *bufio.Reader) []byte {
 
 // newConn returns the Conn over h.
 func (h opened) newConn(o *Options, client bool) *Conn {
-	c := newConn(h.conn, h.pre, o, client)
+	c := newConnTimer(h.conn, h.pre, o, client, !h.served)
 	c.subprotocol = h.protocol
 	c.negotiated(h.deflate, h.compress)
 	return c
@@ -139,6 +143,12 @@ func (h opened) newConn(o *Options, client bool) *Conn {
 // newConn returns a Conn over c; pre holds bytes read from c past the
 // handshake, which reads return first.
 func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
+	return newConnTimer(c, pre, o, client, true)
+}
+
+// newConnTimer is newConn that starts the connection's timer only when
+// timer is set.
+func newConnTimer(c net.Conn, pre []byte, o *Options, client, timer bool) *Conn {
 	wc := &Conn{client: client, cfg: newConfig(o)}
 	transport := c
 	var sc *socket.Conn
@@ -165,7 +175,9 @@ func newConn(c net.Conn, pre []byte, o *Options, client bool) *Conn {
 	wc.readTask = asyncio.NewTask(wc.readable)
 	wc.lastPing = now() // as if pinged at the start: times compare to it, wherever the clock starts
 	wc.lastRecv.Store(wc.lastPing)
-	wc.startTimer()
+	if timer {
+		wc.startTimer()
+	}
 	return wc
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/reactor"
 	"github.com/pollws/pollws/wsconn/internal/frame"
 )
 
@@ -51,6 +52,14 @@ func (c *Conn) nextDue(at int64) int64 {
 // armLocked sets the timer for the next check.
 func (c *Conn) armLocked() {
 	d := c.nextDue(now())
+	if g := c.treg; g != nil {
+		if d < 0 {
+			g.StopTimer()
+		} else {
+			g.SetTimer(time.Duration(d), (*connTimer)(c))
+		}
+		return
+	}
 	switch {
 	case d < 0:
 		if c.timer != nil {
@@ -60,6 +69,28 @@ func (c *Conn) armLocked() {
 		c.timer = time.AfterFunc(time.Duration(d), c.tick)
 	default:
 		c.timer.Reset(time.Duration(d))
+	}
+}
+
+// connTimer is a served Conn as the Expirer of its registration's
+// deadline.
+type connTimer Conn
+
+func (t *connTimer) Expired() { (*Conn)(t).tick() }
+
+// moveTimer makes the deadline of g, the connection's registration with
+// a reactor, its timer from now on: a runtime timer and the function it
+// calls (about 140 bytes) become a place in the reactor's heap.
+func (c *Conn) moveTimer(g *reactor.Registration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop() // a tick under way finds treg set
+		c.timer = nil
+	}
+	c.treg = g
+	if c.state != stateClosed {
+		c.armLocked()
 	}
 }
 

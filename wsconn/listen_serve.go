@@ -183,8 +183,8 @@ type handshaking struct {
 	conn net.Conn
 	sock *socket.Socket
 
-	reg     *reactor.Registration
-	timer   *time.Timer
+	reg     *reactor.Registration // with the handshake's deadline
+	task    *asyncio.Task
 	expired atomic.Bool
 
 	bufp *[]byte // the request so far, in a buffer from l.small or l.bufs
@@ -204,11 +204,8 @@ func (h *handshaking) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 		if err != nil {
 			return asyncio.Ready(struct{}{}), err
 		}
-		h.reg = reg
-		h.timer = time.AfterFunc(h.l.timeout, func() {
-			h.expired.Store(true)
-			t.Notify()
-		})
+		h.reg, h.task = reg, t
+		reg.SetTimer(h.l.timeout, h)
 	}
 	if h.expired.Load() {
 		return asyncio.Ready(struct{}{}), errHandshakeTimeout
@@ -350,7 +347,7 @@ func refusal(req *http.Request, err error) []byte {
 func (h *handshaking) handOff() {
 	h.stop()
 	h.done = true
-	hs := opened{conn: h.conn, pre: h.pre, protocol: h.neg.protocol, compress: h.neg.compress, deflate: h.neg.params}
+	hs := opened{conn: h.conn, pre: h.pre, protocol: h.neg.protocol, compress: h.neg.compress, deflate: h.neg.params, served: h.l.r.r != nil}
 	c := hs.newConn(&h.l.o.Options, false)
 	var hd Handler
 	if h.l.o.Handler != nil {
@@ -382,13 +379,16 @@ func (h *handshaking) end(error) {
 	h.conn.Close()
 }
 
-// stop takes the connection out of the reactor and stops the timer.
+// Expired ends the handshake at its deadline.
+func (h *handshaking) Expired() {
+	h.expired.Store(true)
+	h.task.Notify()
+}
+
+// stop takes the connection out of the reactor, and so its deadline.
 func (h *handshaking) stop() {
 	if h.reg != nil {
 		h.reg.Close()
-	}
-	if h.timer != nil {
-		h.timer.Stop()
 	}
 }
 

@@ -187,6 +187,7 @@ func (c *Conn) serveOn(r *reactor.Reactor) error {
 	c.rmu.Lock()
 	c.reg = reg
 	c.rmu.Unlock()
+	c.moveTimer(reg)
 	c.out.SetEdged()
 	c.wakeReaders() // bytes may have come before the registration
 	return nil

@@ -369,3 +369,91 @@ func gorillaOver(raw net.Conn, url string) (*websocket.Conn, *http.Response, err
 	}
 	return d.Dial(url, nil)
 }
+
+// TestReactorKeepalive: a served connection's pings and idle timeout run
+// on its reactor's deadlines, not on a runtime timer of its own.
+func TestReactorKeepalive(t *testing.T) {
+	const ping, idle = 20 * time.Millisecond, 150 * time.Millisecond
+	s := newReactorServer(t, &Options{PingInterval: ping, IdleTimeout: idle})
+
+	// A client that answers: pings keep coming, one deadline after the
+	// other, and the connection lives past the idle timeout.
+	live, _, err := websocket.DefaultDialer.Dial(s.url(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	pings := make(chan struct{}, 100)
+	live.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return live.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := live.ReadMessage(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	start := time.Now()
+	for i := range 10 {
+		select {
+		case <-pings:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("ping %d did not come", i)
+		}
+		if i == 0 {
+			// Between a deadline's expiry and the next one the
+			// reactor holds none; nothing tells when the next is set.
+			n := s.r.r.Timers()
+			for wait := time.Now().Add(5 * time.Second); n != 1 && time.Now().Before(wait); n = s.r.r.Timers() {
+				time.Sleep(time.Millisecond)
+			}
+			if n != 1 {
+				t.Errorf("the reactor holds %d deadlines with one connection served, want 1", n)
+			}
+		}
+	}
+	if elapsed := time.Since(start); elapsed < 9*ping {
+		t.Errorf("10 pings in %v, with one per %v of silence", elapsed, ping)
+	}
+
+	// A client that never reads, so never answers: closed at the idle
+	// timeout, while the live one goes on.
+	silent, _, err := websocket.DefaultDialer.Dial(s.url(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	select {
+	case err := <-s.ends:
+		if !errors.Is(err, ErrIdle) {
+			t.Fatalf("the silent connection ended with %v, want ErrIdle", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the silent connection was not closed at its idle timeout")
+	}
+	silent.SetPingHandler(func(string) error { return nil })
+	for {
+		_, _, err := silent.ReadMessage()
+		if ce := new(websocket.CloseError); errors.As(err, &ce) {
+			if ce.Code != websocket.ClosePolicyViolation {
+				t.Errorf("the silent client got close %d, want 1008", ce.Code)
+			}
+			break
+		} else if err != nil {
+			t.Fatalf("the silent client read %v, want close 1008", err)
+		}
+	}
+	select {
+	case <-pings:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the live connection's pings stopped")
+	}
+	live.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
+	if ce := new(websocket.CloseError); !errors.As(<-ended, &ce) || ce.Code != 4000 {
+		t.Errorf("the live client's close was not echoed: %v", ce)
+	}
+}
