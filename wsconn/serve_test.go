@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pollws/pollws/asyncio"
+	"github.com/pollws/pollws/internal/socket"
 	"github.com/pollws/pollws/wsconn/internal/wstest"
 )
 
@@ -455,5 +457,144 @@ func TestReactorKeepalive(t *testing.T) {
 	live.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "bye"))
 	if ce := new(websocket.CloseError); !errors.As(<-ended, &ce) || ce.Code != 4000 {
 		t.Errorf("the live client's close was not echoed: %v", ce)
+	}
+}
+
+// TestServeDetachesIdleTCP: a plain TCP connection that Serve gets with
+// nothing under way leaves the runtime's poller for a socket.Stream; one
+// with bytes still going out stays a *net.TCPConn. Both are served the
+// same.
+func TestServeDetachesIdleTCP(t *testing.T) {
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.r == nil {
+		t.Skip("no reactor on this system")
+	}
+	const welcome = 8 << 20 // more than loopback takes before the client reads
+	transports := make(chan net.Conn, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := Upgrade(w, req, nil)
+		if err != nil {
+			return
+		}
+		if req.URL.Query().Get("welcome") != "" {
+			if r, err := c.PollWriteMessage(nil, Binary, make([]byte, welcome)); err != nil || !r.Ready {
+				t.Errorf("welcome: %v, %v", r, err)
+			}
+			c.PollFlush(nil)
+		}
+		if err := r.Serve(c, &echoHandler{c: c}, nil); err != nil {
+			t.Error(err)
+		}
+		transports <- c.out.Conn()
+	}))
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	for _, tc := range []struct {
+		query    string
+		detached bool
+	}{{"", true}, {"?welcome=1", false}} {
+		c, _, err := websocket.DefaultDialer.Dial(url+tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := <-transports
+		if _, ok := tr.(*socket.Stream); ok != tc.detached {
+			t.Errorf("%q: served over a %T, want detached %v", tc.query, tr, tc.detached)
+		}
+		if got, want := tr.RemoteAddr().String(), c.LocalAddr().String(); got != want {
+			t.Errorf("%q: RemoteAddr %s, want %s", tc.query, got, want)
+		}
+		if tc.query != "" {
+			if _, p, err := c.ReadMessage(); err != nil || len(p) != welcome {
+				t.Fatalf("welcome: %d bytes, %v", len(p), err)
+			}
+		}
+		c.WriteMessage(websocket.TextMessage, []byte("hi"))
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "hi" {
+			t.Fatalf("%q: echo %q, %v", tc.query, p, err)
+		}
+		closeWith4000(t, c, 0)
+		c.Close()
+	}
+}
+
+// TestServeDetachKeepsListenerPlace: a connection of NewListener's that
+// Serve detaches keeps its place under MaxConns until it closes, and
+// gives it back then.
+func TestServeDetachKeepsListenerPlace(t *testing.T) {
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.r == nil {
+		t.Skip("no reactor on this system")
+	}
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := NewListener(tcp, &ListenerOptions{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	transports := make(chan net.Conn, 2)
+	ends := make(chan error, 2)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		c, err := Upgrade(w, req, nil)
+		if err != nil {
+			return
+		}
+		if err := r.Serve(c, &echoHandler{c: c}, func(err error) { ends <- err }); err != nil {
+			t.Error(err)
+		}
+		transports <- c.out.Conn()
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "ws://" + tcp.Addr().String()
+
+	first, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr := <-transports; reflect.TypeOf(tr) != reflect.TypeFor[*socket.Stream]() {
+		t.Fatalf("served over a %T, want a detached *socket.Stream", tr)
+	}
+	// The second waits in the backlog while the first holds the place.
+	second := make(chan error, 1)
+	go func() {
+		c, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err == nil {
+			c.WriteMessage(websocket.TextMessage, []byte("second"))
+			_, p, rerr := c.ReadMessage()
+			if rerr == nil && string(p) != "second" {
+				rerr = fmt.Errorf("echo %q", p)
+			}
+			err = rerr
+			c.Close()
+		}
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		t.Fatalf("a second connection was served while the first held the only place: %v", err)
+	case <-time.After(100 * time.Millisecond): // nothing tells that a client waits in the backlog
+	}
+	closeWith4000(t, first, 0)
+	first.Close()
+	<-ends
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the detached connection did not give its place back when it closed")
 	}
 }

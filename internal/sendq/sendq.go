@@ -137,8 +137,35 @@ func (w *Writer) Init(c net.Conn, o Options) {
 	}
 }
 
+// Swap moves the writer onto the connection that swap makes of its own,
+// when the writer is idle: open, nothing pending, no goroutine writing and
+// no reactor's edges relied on yet. swap runs under the writer's lock and
+// returns nil to keep the connection; the new one must have a socket. It
+// reports whether the writer moved.
+func (w *Writer) Swap(swap func(old net.Conn) net.Conn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.busy || w.closed || w.err != nil || w.state != stateOpen || w.edged || w.pendingLocked() > 0 {
+		return false
+	}
+	c := swap(w.conn)
+	if c == nil {
+		return false
+	}
+	s, ok := socket.Of(c)
+	if !ok {
+		panic("sendq: Swap onto a connection without a socket")
+	}
+	w.conn, w.sock = c, s
+	return true
+}
+
 // Conn returns the connection written to.
-func (w *Writer) Conn() net.Conn { return w.conn }
+func (w *Writer) Conn() net.Conn {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conn
+}
 
 // Socket returns the connection's socket, or nil when writes go through
 // a goroutine.

@@ -2,6 +2,7 @@ package socket
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -22,12 +23,11 @@ import (
 // runtime's poller watches, made by the first call that waits and kept
 // until Close: a connection that never waits never has it.
 type Stream struct {
-	sock   Socket
-	remote netip.AddrPort
-
-	mu     sync.Mutex
-	w      *streamWait // nil until a deadline is set or a call waits
-	closed bool        // guarded by mu
+	sock    Socket // its fd is -1 once closed, guarded by mu
+	remote  netip.AddrPort
+	mu      sync.Mutex
+	w       *streamWait // nil until a deadline is set or a call waits
+	release func()      // gives a Listener's place back, once; nil: none
 }
 
 // streamWait is what a Stream holds once it waits or has a deadline.
@@ -90,18 +90,26 @@ func (st *Stream) Close() error { return st.sock.Close() }
 // calls it when no system call on the descriptor runs.
 func (st *Stream) closeFD() error {
 	st.mu.Lock()
-	if st.closed {
+	fd := st.sock.fd
+	if fd < 0 {
 		st.mu.Unlock()
 		return errStreamClosed
 	}
-	st.closed = true
+	st.sock.fd = -1 // no call of the socket's reads it any more: Close began
 	w := st.w
 	st.mu.Unlock()
 	if w != nil && w.conn != nil {
 		_ = w.conn.Close() // wakes a call that waits in the runtime's poller
 	}
-	return closeFD(int(st.sock.fd))
+	err := closeFD(int(fd))
+	if st.release != nil {
+		st.release()
+	}
+	return err
 }
+
+// closed reports whether the descriptor was closed; st.mu is held.
+func (st *Stream) closed() bool { return st.sock.fd < 0 }
 
 // CloseWrite sends the end of the stream (TCP FIN); reads go on.
 func (st *Stream) CloseWrite() error {
@@ -145,7 +153,7 @@ func (st *Stream) SetWriteDeadline(t time.Time) error {
 func (st *Stream) setDeadline(t time.Time, read, write bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
+	if st.closed() {
 		return errStreamClosed
 	}
 	if st.w == nil {
@@ -184,7 +192,7 @@ func (st *Stream) SyscallConn() (syscall.RawConn, error) { return (*streamRaw)(s
 func (st *Stream) waiter() (syscall.RawConn, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.closed {
+	if st.closed() {
 		return nil, errStreamClosed
 	}
 	if st.w != nil && st.w.raw != nil {
@@ -286,6 +294,7 @@ func (l *StreamListener) Accept() (*Stream, error) {
 		if err == nil {
 			return st, nil
 		}
+		tc.Close()
 		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 			return nil, err
 		}
@@ -293,10 +302,37 @@ func (l *StreamListener) Accept() (*Stream, error) {
 	}
 }
 
+// Detach returns a Stream over a duplicate of the descriptor of c, a
+// *net.TCPConn or a [Conn] in blocking mode, and closes c, whose netFD
+// and poller descriptor the runtime then frees; a Conn's place in its
+// Listener goes to the Stream, given back when the Stream closes. c must
+// not be in use. When Detach fails, c is left as it was.
+func Detach(c net.Conn) (*Stream, error) {
+	if !supported {
+		return nil, errors.ErrUnsupported
+	}
+	var release func()
+	tc, ok := c.(*net.TCPConn)
+	if sc, isConn := c.(*Conn); isConn && !sc.nonblocking.Load() {
+		tc, ok, release = sc.TCPConn, true, sc.release
+	}
+	if !ok {
+		return nil, fmt.Errorf("socket: Detach of a %T", c)
+	}
+	st, err := detach(tc)
+	if err != nil {
+		return nil, err
+	}
+	if release != nil {
+		c.(*Conn).release = nil // the Stream's now
+		st.release = release
+	}
+	return st, nil
+}
+
 // detach returns a Stream over a duplicate of tc's descriptor, and closes
-// tc.
+// tc; it leaves tc as it was when it fails.
 func detach(tc *net.TCPConn) (*Stream, error) {
-	defer tc.Close()
 	raw, err := tc.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -312,6 +348,7 @@ func detach(tc *net.TCPConn) (*Stream, error) {
 	if a, ok := tc.RemoteAddr().(*net.TCPAddr); ok {
 		remote = a.AddrPort()
 	}
+	tc.Close()
 	return newStream(fd, remote), nil
 }
 
