@@ -401,6 +401,6 @@ func closeConn(c net.Conn) error {
 // releaseLocked drops the queue and gives its storage back.
 func (w *Writer) releaseLocked() {
 	w.ring.Reset()
-	w.big, w.over = nil, nil
+	w.sp = nil
 	w.prio = nil
 }

@@ -93,8 +93,7 @@ type Writer struct {
 	// of ring, the priority write, the rest of ring. A priority write
 	// goes to prio only when ring is full, and keeps its place.
 	ring     ring.Pooled
-	big      []byte
-	over     []byte    // bytes appended past a full ring (Append), after it
+	sp       *spill    // while bytes are held outside the ring
 	prio     *prioLane // while a priority write is held past a full ring
 	waiters  asyncio.WaitSet
 	err      error // sticky
@@ -112,6 +111,42 @@ type Writer struct {
 	reset    int64 // written, and still in the kernel's send queue when a hard close reset the connection
 	syscalls int64
 	notReady int64
+}
+
+// spill is what a writer holds outside its ring, only while it does:
+// a connection that idles holds neither.
+type spill struct {
+	big  []byte // a whole write larger than the free ring, before it
+	over []byte // bytes appended past a full ring (Append), after it
+}
+
+// big returns the queue's big write, or nil.
+func (w *Writer) big() []byte {
+	if w.sp == nil {
+		return nil
+	}
+	return w.sp.big
+}
+
+// over returns the bytes appended past the ring, or nil.
+func (w *Writer) over() []byte {
+	if w.sp == nil {
+		return nil
+	}
+	return w.sp.over
+}
+
+// setSpill sets the big write and the bytes past the ring, and drops the
+// spill when both are nil.
+func (w *Writer) setSpill(big, over []byte) {
+	switch {
+	case big == nil && over == nil:
+		w.sp = nil
+	case w.sp == nil:
+		w.sp = &spill{big: big, over: over}
+	default:
+		w.sp.big, w.sp.over = big, over
+	}
 }
 
 // prioLane holds a priority write that passed a full ring: b[off:n], to
@@ -241,7 +276,7 @@ func (w *Writer) writableLocked() error {
 
 // pending returns the number of bytes queued and not yet written.
 func (w *Writer) pendingLocked() int {
-	n := len(w.big) + w.ring.Len() + len(w.over)
+	n := len(w.big()) + w.ring.Len() + len(w.over())
 	if w.prio != nil {
 		n += w.prio.n - w.prio.off
 	}
@@ -267,7 +302,7 @@ func (w *Writer) acceptLocked(q *Req, total int) (n int, ok bool) {
 		}
 		return total, true
 	}
-	if len(w.big) > 0 || w.full {
+	if len(w.big()) > 0 || w.full {
 		return 0, false
 	}
 	if pending == 0 && w.sock != nil && !w.busy && q.Key == nil && (w.through || total >= w.ring.Cap()) {
@@ -345,7 +380,7 @@ func (w *Writer) copyLocked(q *Req, total, skip, bigN int) {
 		return
 	}
 	if bigN > 0 {
-		w.big = make([]byte, 0, bigN)
+		w.setSpill(make([]byte, 0, bigN), w.over())
 	}
 	w.copyRangeLocked(q, skip, total-skip, bigN)
 }
@@ -369,10 +404,10 @@ func (w *Writer) copyRangeLocked(q *Req, skip, n, bigN int) {
 			c := len(p)
 			var dst []byte
 			switch {
-			case bigN > 0 && len(w.big) < bigN:
-				c = min(c, bigN-len(w.big))
-				w.big = append(w.big, p[:c]...)
-				dst = w.big[len(w.big)-c:]
+			case bigN > 0 && len(w.sp.big) < bigN:
+				c = min(c, bigN-len(w.sp.big))
+				w.sp.big = append(w.sp.big, p[:c]...)
+				dst = w.sp.big[len(w.sp.big)-c:]
 			case bigN < 0:
 				dst = w.prio.b[w.prio.n : w.prio.n+c]
 				copy(dst, p)
@@ -424,7 +459,7 @@ func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
 			k++
 		}
 	}
-	add(w.big)
+	add(w.big())
 	a, b := w.ring.Peek()
 	switch p := w.prio; {
 	case p == nil:
@@ -441,7 +476,7 @@ func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
 		add(p.b[p.off:p.n])
 		add(b[p.at-len(a):])
 	}
-	add(w.over)
+	add(w.over())
 	return k
 }
 
@@ -450,11 +485,12 @@ func (w *Writer) gatherLocked(v *[socket.MaxVec][]byte) int {
 func (w *Writer) consumeLocked(n int) {
 	w.written += int64(n)
 	w.full = false
-	if c := min(n, len(w.big)); c > 0 {
-		w.big = w.big[c:]
-		if len(w.big) == 0 {
-			w.big = nil
+	if big := w.big(); len(big) > 0 {
+		c := min(n, len(big))
+		if big = big[c:]; len(big) == 0 {
+			big = nil
 		}
+		w.setSpill(big, w.over())
 		n -= c
 	}
 	if p := w.prio; p != nil {
@@ -476,10 +512,11 @@ func (w *Writer) consumeLocked(n int) {
 		n -= c
 	}
 	if n > 0 {
-		w.over = w.over[n:]
-		if len(w.over) == 0 {
-			w.over = nil
+		over := w.over()[n:]
+		if len(over) == 0 {
+			over = nil
 		}
+		w.setSpill(w.big(), over)
 	}
 }
 
@@ -494,7 +531,7 @@ func (w *Writer) Buffered() int {
 func (w *Writer) Available() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.big) > 0 || w.full || w.writableLocked() != nil {
+	if len(w.big()) > 0 || w.full || w.writableLocked() != nil {
 		return 0
 	}
 	return w.ring.Free()
@@ -540,8 +577,8 @@ func (w *Writer) Reserve(t *asyncio.Task, n int, priority bool, wake *asyncio.Wa
 	}
 	for attempt := 0; ; attempt++ {
 		switch pending := w.pendingLocked(); {
-		case priority && (w.over == nil || w.ring.Free() >= n),
-			!priority && !w.full && len(w.big) == 0 && (w.ring.Free() >= n || pending == 0):
+		case priority && (w.over() == nil || w.ring.Free() >= n),
+			!priority && !w.full && len(w.big()) == 0 && (w.ring.Free() >= n || pending == 0):
 			return true, nil
 		}
 		if attempt > 0 || w.busy || w.sock == nil || !w.drainLocked() {
@@ -578,11 +615,11 @@ func (w *Writer) Append(p []byte) {
 		return
 	}
 	w.accepted += int64(len(p))
-	if w.over == nil && w.prio == nil {
+	if w.over() == nil && w.prio == nil {
 		p = p[w.ring.Write(p):]
 	}
 	if len(p) > 0 {
-		w.over = append(w.over, p...)
+		w.setSpill(w.big(), append(w.over(), p...))
 	}
 }
 
@@ -599,5 +636,5 @@ func (w *Writer) WakeAll(wake *asyncio.Wakeups) {
 func (w *Writer) Held() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ring.Held() || w.big != nil || w.prio != nil || w.over != nil
+	return w.ring.Held() || w.sp != nil || w.prio != nil
 }
