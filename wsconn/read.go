@@ -36,9 +36,9 @@ type reader struct {
 	buf     *[]byte     // the read buffer while bytes are pending, else nil
 	holding atomic.Bool // buf != nil, for observers other than the reader
 	r, w    int32       // (*buf)[r:w] is not parsed yet
+	ticks   uint32      // the read edges counted before the last read of the socket
 	msg     *[]byte     // a message too large for buf, as it arrives, else nil
 	n       int         // bytes of msg
-	kept    bool        // the message last returned aliases buf or msg
 	pre     *pending    // bytes to read first: past the opening handshake, or a goroutine's read
 
 	op     byte // type of the message in progress; 0 between messages
@@ -50,10 +50,10 @@ type reader struct {
 	remain int64 // payload bytes of the frame still to come
 	size   int64 // payload bytes of the message so far, the current frame whole
 	text   frame.UTF8
-	err    error  // sticky
-	self   bool   // the read in progress waits in its own goroutine
-	short  bool   // the last read of the socket took less than it could
-	ticks  uint32 // the read edges counted before the last read of the socket
+	kept   bool  // the message last returned aliases buf or msg
+	self   bool  // the read in progress waits in its own goroutine
+	short  bool  // the last read of the socket took less than it could
+	err    error // sticky
 
 	got *pending // bytes a goroutine read for a connection without a socket, handed over under rmu
 }
@@ -466,7 +466,7 @@ func (c *Conn) fill(self bool) error {
 		rd.w += int32(n)
 		c.lastRecv.Store(now())
 		if b := c.budget.Load(); b > 0 {
-			if b -= int64(n); b <= 0 {
+			if b -= int32(n); b <= 0 {
 				b = -1 // spent: the next fill yields
 			}
 			c.budget.Store(b)
