@@ -68,12 +68,11 @@ type Conn struct {
 
 	// The read edges: tasks waiting for bytes, and how many edges came
 	// (rticks).
-	rmu      sync.Mutex
-	rgoing   bool            // a goroutine waits for bytes (no reactor)
-	rwait    asyncio.WaitSet // tasks waiting for bytes
-	hwait    asyncio.WaitSet // tasks waiting for the read side
-	readTask *asyncio.Task
-	reg      *reactor.Registration // guarded by rmu
+	rmu    sync.Mutex
+	rgoing bool                  // a goroutine waits for bytes (no reactor)
+	rwait  asyncio.WaitSet       // tasks waiting for bytes
+	hwait  asyncio.WaitSet       // tasks waiting for the read side
+	reg    *reactor.Registration // guarded by rmu
 
 	timer    *time.Timer           // the timer of a connection no reactor serves
 	treg     *reactor.Registration // whose deadline is the timer of a served connection; guarded by mu
@@ -175,7 +174,6 @@ func newConnTimer(c net.Conn, pre []byte, o *Options, client, timer bool) *Conn 
 	if len(pre) > 0 {
 		wc.rd.pre = &pending{b: pre}
 	}
-	wc.readTask = asyncio.NewTask(wc.readable)
 	wc.lastPing = now() // as if pinged at the start: times compare to it, wherever the clock starts
 	wc.lastRecv.Store(wc.lastPing)
 	if timer {

@@ -229,9 +229,12 @@ func (c *Conn) releaseRead() {
 	}
 }
 
-// readable is the read task's notification: a reactor's readable edge,
-// or the end of a goroutine's wait. It wakes the waiting readers.
-func (c *Conn) readable() { c.wakeReaders() }
+// connEdges is a served Conn as the reactor's Edges of its socket: a
+// read edge wakes its readers, a write edge its send queue.
+type connEdges Conn
+
+func (e *connEdges) ReadEdge()  { (*Conn)(e).wakeReaders() }
+func (e *connEdges) WriteEdge() { e.out.Edge() }
 
 // wakeReaders notifies the tasks waiting for bytes, and those waiting for
 // the read side, which may find the connection ended.

@@ -213,7 +213,7 @@ func (c *Conn) serveOn(r *reactor.Reactor) error {
 		return nil
 	}
 	c.detach()
-	reg, err := r.Register(c.sock, c.readTask, asyncio.NewTask(c.out.Edge))
+	reg, err := r.RegisterEdges(c.sock, (*connEdges)(c))
 	if errors.Is(err, reactor.ErrClosed) {
 		return ErrReactorClosed
 	}

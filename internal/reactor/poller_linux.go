@@ -10,8 +10,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/pollws/pollws/asyncio"
 )
 
 // wakeID is the event id of the eventfd that wakes the event goroutine.
@@ -120,12 +118,18 @@ func (p *poller) tryWait(uintptr) bool {
 	}
 }
 
+// edge is what an event tells a registration's Edges.
+type edge struct {
+	to          Edges
+	read, write bool
+}
+
 // loop is the event goroutine: it notifies the tasks of every event until
 // no socket is registered or the reactor closes.
 func (r *Reactor) loop(done chan struct{}) {
 	defer close(done)
 	p := &r.p
-	var wake []*asyncio.Task
+	var wake []edge
 	for {
 		if err := p.raw.Read(p.waitFn); err != nil {
 			return // the reactor closed its descriptor
@@ -148,11 +152,9 @@ func (r *Reactor) loop(done chan struct{}) {
 			if ev.Events&endEvents != 0 {
 				g.ended.Store(true)
 			}
-			if ev.Events&readEvents != 0 && g.read != nil {
-				wake = append(wake, g.read)
-			}
-			if ev.Events&writeEvents != 0 && g.write != nil {
-				wake = append(wake, g.write)
+			e := edge{to: g.edges, read: ev.Events&readEvents != 0, write: ev.Events&writeEvents != 0}
+			if e.read || e.write {
+				wake = append(wake, e)
 			}
 		}
 		exit := r.n == 0 || r.closed
@@ -164,9 +166,14 @@ func (r *Reactor) loop(done chan struct{}) {
 			var b [8]byte
 			_, _ = unix.Read(p.evfd, b[:])
 		}
-		for i, t := range wake {
-			t.Notify()
-			wake[i] = nil
+		for i, e := range wake {
+			if e.read {
+				e.to.ReadEdge()
+			}
+			if e.write {
+				e.to.WriteEdge()
+			}
+			wake[i] = edge{}
 		}
 		wake = wake[:0]
 		if exit {

@@ -24,9 +24,10 @@ import (
 // ErrClosed is returned by Register after the reactor was closed.
 var ErrClosed = errors.New("reactor: closed")
 
-// Registration is one socket in a [Reactor]. Its tasks are notified on
-// every edge: the read task when bytes, the end of the stream or an error
-// arrive, the write task when the socket can take more or failed. The
+// Registration is one socket in a [Reactor]. Its tasks (or its [Edges])
+// are notified on every edge: the read task when bytes, the end of the
+// stream or an error arrive, the write task when the socket can take more
+// or failed. The
 // notifications are edges, not levels: a consumer that found the socket
 // would block must have been notified since, or be notified later. Count
 // the notifications to tell (see the package asyncio's WaitSet for the
@@ -39,12 +40,12 @@ var ErrClosed = errors.New("reactor: closed")
 // Close deregisters the socket and stops its deadline; it must be called
 // before the socket's connection is closed.
 type Registration struct {
-	r           *Reactor
-	s           *socket.Socket
-	read, write *asyncio.Task
-	id          uint64 // index in r.regs and generation, as stored with the event
-	closed      bool   // guarded by r.mu
-	ended       atomic.Bool
+	r      *Reactor
+	s      *socket.Socket
+	edges  Edges
+	id     uint64 // index in r.regs and generation, as stored with the event
+	closed bool   // guarded by r.mu
+	ended  atomic.Bool
 
 	// The deadline, guarded by r.t.mu.
 	idx         int32 // in r.t.heap; -1: none
@@ -88,11 +89,32 @@ func New() (*Reactor, error) {
 	return r, nil
 }
 
+// Edges is told of a registered socket's readiness edges, from the
+// reactor's goroutine with no lock of the reactor's held; its methods
+// must not block.
+type Edges interface {
+	ReadEdge()  // bytes, the end of the stream or an error arrived
+	WriteEdge() // the socket can take more, or failed
+}
+
+// taskEdges notifies a read task and a write task, either of them nil.
+type taskEdges struct{ read, write *asyncio.Task }
+
+func (e taskEdges) ReadEdge()  { e.read.Notify() }
+func (e taskEdges) WriteEdge() { e.write.Notify() }
+
 // Register adds s, whose readiness edges notify read and write from then
 // on. Either task may be nil. The first edge of each kind may come at
 // once if the socket is ready.
 func (r *Reactor) Register(s *socket.Socket, read, write *asyncio.Task) (*Registration, error) {
-	g := &Registration{r: r, s: s, read: read, write: write, idx: -1}
+	return r.RegisterEdges(s, taskEdges{read, write})
+}
+
+// RegisterEdges adds s, whose readiness edges are told to e from then on,
+// as Register's notify its tasks. A connection that is its own Edges
+// needs no task for the reactor.
+func (r *Reactor) RegisterEdges(s *socket.Socket, e Edges) (*Registration, error) {
+	g := &Registration{r: r, s: s, edges: e, idx: -1}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -197,21 +219,23 @@ func (r *Reactor) Close() error {
 		return nil
 	}
 	r.closed = true
-	var wake asyncio.Wakeups
+	var told []Edges
 	for _, g := range r.regs {
 		if g == nil {
 			continue
 		}
 		_ = g.s.Control(func(fd uintptr) { _ = r.p.del(fd) })
-		wake.Add(g.read)
-		wake.Add(g.write)
+		told = append(told, g.edges)
 		r.release(g)
 		g.closeTimer()
 	}
 	done := r.done
 	running := r.running
 	r.mu.Unlock()
-	wake.Notify()
+	for _, e := range told {
+		e.ReadEdge()
+		e.WriteEdge()
+	}
 	r.t.mu.Lock()
 	if r.t.timer != nil {
 		r.t.timer.Stop()
