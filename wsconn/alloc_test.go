@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/pollws/pollws/asyncio"
 	"github.com/pollws/pollws/wsconn/internal/frame"
@@ -95,5 +96,31 @@ func TestTLSSteadyStateAllocs(t *testing.T) {
 	round() // warm the pools
 	if allocs := testing.AllocsPerRun(20, round); allocs != 0 {
 		t.Errorf("writing and flushing 400 messages over TLS: %v allocations, want 0", allocs)
+	}
+}
+
+// TestConfigShared: connections with equal options share one config,
+// found without an allocation, and the cache stays bounded when options
+// differ per connection.
+func TestConfigShared(t *testing.T) {
+	o := &Options{BufferSize: 12345, PingInterval: 7 * time.Second}
+	a, b := newConfig(o), newConfig(&Options{BufferSize: 12345, PingInterval: 7 * time.Second})
+	if a != b {
+		t.Fatal("equal options got two configs")
+	}
+	if n := testing.AllocsPerRun(100, func() { newConfig(o) }); n != 0 && !raceEnabled {
+		t.Errorf("finding a known config allocates %v times", n)
+	}
+	for i := range 2 * maxConfigs {
+		c := newConfig(&Options{BufferSize: 1 + i})
+		if c.bufferSize != 1+i {
+			t.Fatalf("options %d got a config of buffer size %d", i, c.bufferSize)
+		}
+	}
+	configsMu.RLock()
+	n := len(configs)
+	configsMu.RUnlock()
+	if n > maxConfigs {
+		t.Fatalf("%d configs cached, at most %d wanted", n, maxConfigs)
 	}
 }

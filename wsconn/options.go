@@ -3,7 +3,6 @@ package wsconn
 import (
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pollws/pollws/wsconn/internal/deflate"
@@ -80,26 +79,34 @@ type config struct {
 
 // configs holds the configs in use, so that connections with equal
 // options share one; at most maxConfigs of them, in case an application
-// makes options per connection.
+// makes options per connection. A map under a lock rather than a
+// sync.Map: its lookups take the key unboxed, so a connection's config
+// costs no garbage.
 var (
-	configs    sync.Map // config -> *config
-	nconfigs   atomic.Int32
-	maxConfigs int32 = 64
+	configsMu  sync.RWMutex
+	configs    = map[config]*config{}
+	maxConfigs = 64
 )
 
 func newConfig(o *Options) *config {
 	c := makeConfig(o)
-	if p, ok := configs.Load(c); ok {
-		return p.(*config)
+	configsMu.RLock()
+	p := configs[c]
+	configsMu.RUnlock()
+	if p != nil {
+		return p
 	}
-	if nconfigs.Load() >= maxConfigs {
-		return &c
+	configsMu.Lock()
+	defer configsMu.Unlock()
+	if p := configs[c]; p != nil {
+		return p
 	}
-	p, loaded := configs.LoadOrStore(c, &c)
-	if !loaded {
-		nconfigs.Add(1)
+	p = new(config) // not &c, which would put every lookup's c on the heap
+	*p = c
+	if len(configs) < maxConfigs {
+		configs[c] = p
 	}
-	return p.(*config)
+	return p
 }
 
 func makeConfig(o *Options) config {
