@@ -56,7 +56,7 @@ func (c *Conn) armLocked() {
 		if d < 0 {
 			g.StopTimer()
 		} else {
-			g.SetTimer(time.Duration(d), (*connTimer)(c))
+			g.SetTimer(time.Duration(d))
 		}
 		return
 	}
@@ -71,12 +71,6 @@ func (c *Conn) armLocked() {
 		c.timer.Reset(time.Duration(d))
 	}
 }
-
-// connTimer is a served Conn as the Expirer of its registration's
-// deadline.
-type connTimer Conn
-
-func (t *connTimer) Expired() { (*Conn)(t).tick() }
 
 // moveTimer makes the deadline of g, the connection's registration with
 // a reactor, its timer from now on: a runtime timer and the function it

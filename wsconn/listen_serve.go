@@ -200,12 +200,13 @@ type handshaking struct {
 
 func (h *handshaking) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	if h.reg == nil {
-		reg, err := h.l.r.r.Register(h.sock, t, t)
+		h.task = t
+		reg, err := h.l.r.r.RegisterEdges(h.sock, h)
 		if err != nil {
 			return asyncio.Ready(struct{}{}), err
 		}
-		h.reg, h.task = reg, t
-		reg.SetTimer(h.l.timeout, h)
+		h.reg = reg
+		reg.SetTimer(h.l.timeout)
 	}
 	if h.expired.Load() {
 		return asyncio.Ready(struct{}{}), errHandshakeTimeout
@@ -379,7 +380,11 @@ func (h *handshaking) end(error) {
 	h.conn.Close()
 }
 
-// Expired ends the handshake at its deadline.
+// ReadEdge and WriteEdge poll the handshake again; Expired ends it at its
+// deadline.
+func (h *handshaking) ReadEdge()  { h.task.Notify() }
+func (h *handshaking) WriteEdge() { h.task.Notify() }
+
 func (h *handshaking) Expired() {
 	h.expired.Store(true)
 	h.task.Notify()

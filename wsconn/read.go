@@ -230,11 +230,13 @@ func (c *Conn) releaseRead() {
 }
 
 // connEdges is a served Conn as the reactor's Edges of its socket: a
-// read edge wakes its readers, a write edge its send queue.
+// read edge wakes its readers, a write edge its send queue, and the
+// registration's deadline is the connection's timer.
 type connEdges Conn
 
 func (e *connEdges) ReadEdge()  { (*Conn)(e).wakeReaders() }
 func (e *connEdges) WriteEdge() { e.out.Edge() }
+func (e *connEdges) Expired()   { (*Conn)(e).tick() }
 
 // wakeReaders notifies the tasks waiting for bytes, and those waiting for
 // the read side, which may find the connection ended.

@@ -51,7 +51,6 @@ type Registration struct {
 	idx         int32 // in r.t.heap; -1: none
 	closedTimer bool  // closed: no deadline any more
 	due         int64 // as since timerEpoch
-	expirer     Expirer
 }
 
 // Ended reports whether an edge told that the peer closed its side or the

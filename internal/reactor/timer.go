@@ -6,7 +6,7 @@ import (
 )
 
 // Expirer is told that the deadline set with [Registration.SetTimer]
-// passed.
+// passed. A registration's Edges that are an Expirer are told so.
 type Expirer interface {
 	Expired()
 }
@@ -28,12 +28,16 @@ var timerEpoch = time.Now()
 
 func sinceEpoch() int64 { return int64(time.Since(timerEpoch)) }
 
-// SetTimer calls e.Expired once, on a goroutine of the reactor's, d from
-// now, unless the deadline is set again or stopped before. A
-// registration has one deadline: setting it replaces the one before.
-// Expired runs with no lock of the reactor's held, and may set the next
-// deadline. Nothing is called once the registration is closed.
-func (g *Registration) SetTimer(d time.Duration, e Expirer) {
+// SetTimer calls the Expired method of the registration's Edges once, on
+// a goroutine of the reactor's, d from now, unless the deadline is set
+// again or stopped before; the Edges must be an [Expirer]. A registration
+// has one deadline: setting it replaces the one before. Expired runs with
+// no lock of the reactor's held, and may set the next deadline. Nothing
+// is called once the registration is closed.
+func (g *Registration) SetTimer(d time.Duration) {
+	if _, ok := g.edges.(Expirer); !ok {
+		panic("reactor: SetTimer of a registration whose Edges are no Expirer")
+	}
 	r := g.r
 	t := &r.t
 	due := sinceEpoch() + int64(max(d, 0))
@@ -42,7 +46,7 @@ func (g *Registration) SetTimer(d time.Duration, e Expirer) {
 	if g.closedTimer {
 		return
 	}
-	g.due, g.expirer = due, e
+	g.due = due
 	if g.idx < 0 {
 		g.idx = int32(len(t.heap))
 		t.heap = append(t.heap, g)
@@ -81,7 +85,7 @@ func (t *timers) removeLocked(g *Registration) {
 	}
 	t.heap[last] = nil
 	t.heap = t.heap[:last]
-	g.idx, g.expirer = -1, nil
+	g.idx = -1
 	if i != last && !t.down(i) {
 		t.up(i)
 	}
@@ -121,7 +125,7 @@ func (r *Reactor) fireTimers() {
 	at := sinceEpoch()
 	for len(t.heap) > 0 && t.heap[0].due <= at {
 		g := t.heap[0]
-		due = append(due, g.expirer)
+		due = append(due, g.edges.(Expirer))
 		t.removeLocked(g)
 	}
 	t.at = 0

@@ -19,8 +19,20 @@ func (e *timed) Expired() {
 	e.fired <- e.id
 	if e.again > 0 {
 		e.again--
-		e.g.SetTimer(time.Millisecond, e)
+		e.g.SetTimer(time.Millisecond)
 	}
+}
+
+func (e *timed) ReadEdge()  {}
+func (e *timed) WriteEdge() {}
+
+// setTimer makes e the Edges of g and sets g's deadline.
+func setTimer(g *Registration, d time.Duration, e *timed) {
+	e.g = g
+	g.r.t.mu.Lock()
+	g.edges = e
+	g.r.t.mu.Unlock()
+	g.SetTimer(d)
 }
 
 // timerRegs returns n registrations of r that hold no socket: the
@@ -58,7 +70,7 @@ func TestTimersExpireOnceNotEarly(t *testing.T) {
 	for i, g := range gs {
 		d := time.Duration(rand.IntN(40)) * time.Millisecond
 		dues[i] = time.Now().Add(d)
-		g.SetTimer(d, &timed{g: g, id: i, fired: fired})
+		setTimer(g, d, &timed{g: g, id: i, fired: fired})
 	}
 	checkHeap(t, r)
 	seen := make([]bool, n)
@@ -87,14 +99,14 @@ func TestTimerSetAgainStopAndClose(t *testing.T) {
 	gs := timerRegs(r, 4)
 	// 0 moves later, 1 is stopped, 2 is closed, 3 expires: none of the
 	// first three may come before 3.
-	gs[0].SetTimer(time.Millisecond, &timed{id: 0, fired: fired})
-	gs[0].SetTimer(time.Hour, &timed{id: 0, fired: fired})
-	gs[1].SetTimer(time.Millisecond, &timed{id: 1, fired: fired})
+	setTimer(gs[0], time.Millisecond, &timed{id: 0, fired: fired})
+	setTimer(gs[0], time.Hour, &timed{id: 0, fired: fired})
+	setTimer(gs[1], time.Millisecond, &timed{id: 1, fired: fired})
 	gs[1].StopTimer()
-	gs[2].SetTimer(time.Millisecond, &timed{id: 2, fired: fired})
+	setTimer(gs[2], time.Millisecond, &timed{id: 2, fired: fired})
 	gs[2].closeTimer()
-	gs[2].SetTimer(time.Millisecond, &timed{id: 2, fired: fired}) // closed: ignored
-	gs[3].SetTimer(20*time.Millisecond, &timed{id: 3, fired: fired})
+	setTimer(gs[2], time.Millisecond, &timed{id: 2, fired: fired}) // closed: ignored
+	setTimer(gs[3], 20*time.Millisecond, &timed{id: 3, fired: fired})
 	checkHeap(t, r)
 	if id := <-fired; id != 3 {
 		t.Fatalf("deadline %d expired first, want 3", id)
@@ -103,7 +115,7 @@ func TestTimerSetAgainStopAndClose(t *testing.T) {
 		t.Fatalf("%d deadlines left, want the hour's", k)
 	}
 	// Moved earlier, an hour's deadline comes now.
-	gs[0].SetTimer(time.Millisecond, &timed{id: 0, fired: fired})
+	setTimer(gs[0], time.Millisecond, &timed{id: 0, fired: fired})
 	if id := <-fired; id != 0 {
 		t.Fatalf("deadline %d expired, want 0", id)
 	}
@@ -113,7 +125,7 @@ func TestTimerSetFromExpired(t *testing.T) {
 	r := newReactor(t)
 	fired := make(chan int, 8)
 	g := timerRegs(r, 1)[0]
-	g.SetTimer(0, &timed{g: g, id: 7, fired: fired, again: 3})
+	setTimer(g, 0, &timed{g: g, id: 7, fired: fired, again: 3})
 	for range 4 {
 		select {
 		case <-fired:
@@ -127,6 +139,9 @@ func TestTimerHeapUnderChurn(t *testing.T) {
 	r := newReactor(t)
 	gs := timerRegs(r, 200)
 	e := &timed{fired: make(chan int, 1<<12)}
+	for _, g := range gs {
+		g.edges = e
+	}
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
@@ -136,7 +151,7 @@ func TestTimerHeapUnderChurn(t *testing.T) {
 				if rng.IntN(3) == 0 {
 					g.StopTimer()
 				} else {
-					g.SetTimer(time.Hour+time.Duration(rng.IntN(1e6)), e)
+					g.SetTimer(time.Hour + time.Duration(rng.IntN(1e6)))
 				}
 			}
 		})
