@@ -89,6 +89,16 @@ var ErrReactorClosed = errors.New("wsconn: reactor closed")
 // block.
 //
 // Serve takes over c's reads: nothing else may read it while h serves it.
+//
+// On Linux, a plain TCP connection with nothing under way (no bytes
+// pending, no goroutine waiting on it) leaves the runtime's poller when
+// Serve takes it: the reactor alone watches it, and it keeps its
+// descriptor and peer's address instead of a *net.TCPConn's netFD,
+// addresses and poller descriptor (about 900 bytes). Its timer (pings,
+// idle timeout, closing deadline) becomes a deadline of the reactor's
+// rather than a runtime timer. The Conn behaves the same; a call that
+// waits for it outside the reactor (a blocking write, a deadline) brings
+// a second descriptor of the connection into the runtime's poller.
 func (r *Reactor) Serve(c *Conn, h Handler, done func(error)) error {
 	if err := c.serveOn(r.r); err != nil {
 		return err
@@ -170,8 +180,6 @@ func (s *served) end(err error) {
 	}
 }
 
-// serveOn makes r, if not nil, watch c's socket: its readable edges wake
-// the readers, its writable edges the writer. Ending is then Serve's.
 // detach moves a plain TCP connection out of the runtime's poller, onto a
 // socket.Stream, once the reactor is to watch it alone: the
 // *net.TCPConn's netFD, addresses and poller descriptor (about 900
@@ -205,6 +213,8 @@ func (c *Conn) detach() {
 	}
 }
 
+// serveOn makes r, if not nil, watch c's socket: its readable edges wake
+// the readers, its writable edges the writer. Ending is then Serve's.
 func (c *Conn) serveOn(r *reactor.Reactor) error {
 	c.mu.Lock()
 	c.served = true

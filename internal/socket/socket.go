@@ -12,6 +12,11 @@
 // connection's deadlines apply. Elsewhere [Of] finds no socket and callers
 // fall back to the connection's blocking Read and Write on a goroutine;
 // the API is the same everywhere, so the fallback compiles.
+//
+// A [Stream] is a connection taken out of the runtime's poller once a
+// reactor watches it alone ([Detach], [StreamListener]): its descriptor
+// and its peer's address, and nothing of the runtime's until a call
+// waits for it.
 package socket
 
 import (
