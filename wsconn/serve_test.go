@@ -465,14 +465,7 @@ func TestReactorKeepalive(t *testing.T) {
 // with bytes still going out stays a *net.TCPConn. Both are served the
 // same.
 func TestServeDetachesIdleTCP(t *testing.T) {
-	r, err := NewReactor(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if r.r == nil {
-		t.Skip("no reactor on this system")
-	}
+	r := epollReactor(t)
 	const welcome = 8 << 20 // more than loopback takes before the client reads
 	transports := make(chan net.Conn, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -527,14 +520,7 @@ func TestServeDetachesIdleTCP(t *testing.T) {
 // Serve detaches keeps its place under MaxConns until it closes, and
 // gives it back then.
 func TestServeDetachKeepsListenerPlace(t *testing.T) {
-	r, err := NewReactor(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if r.r == nil {
-		t.Skip("no reactor on this system")
-	}
+	r := epollReactor(t)
 	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -597,4 +583,19 @@ func TestServeDetachKeepsListenerPlace(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the detached connection did not give its place back when it closed")
 	}
+}
+
+// epollReactor returns a Reactor closed when the test ends; it skips the
+// test on a system without epoll.
+func epollReactor(t *testing.T) *Reactor {
+	t.Helper()
+	r, err := NewReactor(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if r.r == nil {
+		t.Skip("no reactor on this system")
+	}
+	return r
 }

@@ -14,22 +14,43 @@ import (
 	"github.com/pollws/pollws/internal/socket"
 )
 
-// streamPair returns a Stream accepted by a StreamListener and the
-// client's end of its connection.
-func streamPair(t *testing.T) (*socket.Stream, *net.TCPConn) {
+// streamListener returns a loopback TCP listener and a StreamListener
+// over it; it skips the test where there are no raw sockets.
+func streamListener(t *testing.T) (net.Listener, *socket.StreamListener) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
 	sl, err := socket.NewStreamListener(ln.(*net.TCPListener))
 	if errors.Is(err, errors.ErrUnsupported) {
+		ln.Close()
 		t.Skip("no raw sockets on this system")
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln, sl
+}
+
+// streamPair returns a Stream accepted by a StreamListener and the
+// client's end of its connection.
+func streamPair(t *testing.T) (*socket.Stream, *net.TCPConn) {
+	t.Helper()
+	ln, sl := streamListener(t)
+	defer ln.Close()
+	st, c := acceptOne(t, ln, sl)
+	t.Cleanup(func() {
+		st.Close()
+		c.Close()
+	})
+	return st, c
+}
+
+// acceptOne dials ln and returns the Stream sl accepts and the client's
+// end.
+func acceptOne(t *testing.T, ln net.Listener, sl *socket.StreamListener) (*socket.Stream, *net.TCPConn) {
+	t.Helper()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -38,10 +59,6 @@ func streamPair(t *testing.T) (*socket.Stream, *net.TCPConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		st.Close()
-		c.Close()
-	})
 	return st, c.(*net.TCPConn)
 }
 
@@ -250,25 +267,11 @@ func openFDs(t *testing.T) int {
 }
 
 func TestStreamsCloseTheirDescriptors(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, sl := streamListener(t)
 	defer ln.Close()
-	sl, err := socket.NewStreamListener(ln.(*net.TCPListener))
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("no raw sockets on this system")
-	}
 	before := openFDs(t)
 	for i := range 50 {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := sl.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, c := acceptOne(t, ln, sl)
 		if i%2 == 0 {
 			// A call that waits makes the duplicate; Close closes it too.
 			st.SetReadDeadline(time.Now())
@@ -283,14 +286,7 @@ func TestStreamsCloseTheirDescriptors(t *testing.T) {
 }
 
 func TestStreamListenerClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := socket.NewStreamListener(ln.(*net.TCPListener))
-	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("no raw sockets on this system")
-	}
+	_, sl := streamListener(t)
 	done := make(chan error, 1)
 	go func() {
 		_, err := sl.Accept()
