@@ -44,7 +44,7 @@ type Conn struct {
 	cfg         *config
 	subprotocol string
 
-	// Fields are in an order that leaves no padding: an idle
+	// Fields are in an order that leaves little padding: an idle
 	// connection's size decides what ten thousand of them cost.
 	mu       sync.Mutex
 	client   bool
