@@ -348,7 +348,7 @@ func refusal(req *http.Request, err error) []byte {
 func (h *handshaking) handOff() {
 	h.stop()
 	h.done = true
-	hs := opened{conn: h.conn, pre: h.pre, protocol: h.neg.protocol, compress: h.neg.compress, deflate: h.neg.params, served: h.l.r.r != nil}
+	hs := opened{conn: h.conn, pre: h.pre, protocol: h.neg.protocol, compress: h.neg.compress, deflate: h.neg.params, served: h.sock != nil}
 	c := hs.newConn(&h.l.o.Options, false)
 	var hd Handler
 	if h.l.o.Handler != nil {

@@ -272,9 +272,16 @@ func TestServeListenerWithoutReactorSocket(t *testing.T) {
 	}
 	defer r.Close()
 	ends := make(chan error, 2)
+	timed := make(chan bool, 2)
 	l := &listenServer{r: r, timeout: 5 * time.Second, max: 1024, o: &ListenOptions{
-		Handler: func(c *Conn, req *http.Request) Handler { return &echoHandler{c: c} },
-		Done:    func(c *Conn, err error) { ends <- err },
+		Handler: func(c *Conn, req *http.Request) Handler {
+			// No reactor watches a pipe: its pings need a timer of its own.
+			c.mu.Lock()
+			timed <- c.timer != nil
+			c.mu.Unlock()
+			return &echoHandler{c: c}
+		},
+		Done: func(c *Conn, err error) { ends <- err },
 	}}
 	for _, tc := range []struct{ req, status string }{
 		{"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", "101"},
@@ -298,6 +305,9 @@ func TestServeListenerWithoutReactorSocket(t *testing.T) {
 	}
 	if err := <-ends; err == nil {
 		t.Error("the connection's handler ended without error when its peer vanished")
+	}
+	if !<-timed {
+		t.Error("a connection served without a socket has no timer for its pings and idle timeout")
 	}
 }
 
