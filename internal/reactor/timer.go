@@ -20,7 +20,6 @@ type timers struct {
 	heap  []*Registration
 	timer *time.Timer // nil until the first deadline
 	at    int64       // when timer fires, as since timerEpoch; 0: stopped
-	fire  func()      // r.fireTimers, made once
 }
 
 // timerEpoch is what deadlines are measured from, monotonically.
@@ -107,10 +106,7 @@ func (r *Reactor) armLocked() {
 	t.at = due
 	d := time.Duration(max(due-sinceEpoch(), 0))
 	if t.timer == nil {
-		if t.fire == nil {
-			t.fire = r.fireTimers
-		}
-		t.timer = time.AfterFunc(d, t.fire)
+		t.timer = time.AfterFunc(d, r.fireTimers)
 		return
 	}
 	t.timer.Reset(d)

@@ -37,8 +37,6 @@ type streamWait struct {
 	rd, wd time.Time
 }
 
-var errStreamClosed = net.ErrClosed
-
 // newStream returns the Stream of fd, a connected TCP socket in
 // non-blocking mode, whose peer is remote.
 func newStream(fd int, remote netip.AddrPort) *Stream {
@@ -93,7 +91,7 @@ func (st *Stream) closeFD() error {
 	fd := st.sock.fd
 	if fd < 0 {
 		st.mu.Unlock()
-		return errStreamClosed
+		return net.ErrClosed
 	}
 	st.sock.fd = -1 // no call of the socket's reads it any more: Close began
 	w := st.w
@@ -114,7 +112,7 @@ func (st *Stream) closed() bool { return st.sock.fd < 0 }
 // CloseWrite sends the end of the stream (TCP FIN); reads go on.
 func (st *Stream) CloseWrite() error {
 	if !st.sock.enter() {
-		return errStreamClosed
+		return net.ErrClosed
 	}
 	defer st.sock.exit()
 	return shutdownWrite(int(st.sock.fd))
@@ -154,7 +152,7 @@ func (st *Stream) setDeadline(t time.Time, read, write bool) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed() {
-		return errStreamClosed
+		return net.ErrClosed
 	}
 	if st.w == nil {
 		if t.IsZero() {
@@ -193,13 +191,13 @@ func (st *Stream) waiter() (syscall.RawConn, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.closed() {
-		return nil, errStreamClosed
+		return nil, net.ErrClosed
 	}
 	if st.w != nil && st.w.raw != nil {
 		return st.w.raw, nil
 	}
 	if !st.sock.enter() {
-		return nil, errStreamClosed
+		return nil, net.ErrClosed
 	}
 	c, err := dupConn(int(st.sock.fd))
 	st.sock.exit()
@@ -232,7 +230,7 @@ type streamRaw Stream
 func (r *streamRaw) Control(f func(fd uintptr)) error {
 	s := &r.sock
 	if !s.enter() {
-		return errStreamClosed
+		return net.ErrClosed
 	}
 	defer s.exit()
 	f(uintptr(s.fd))
