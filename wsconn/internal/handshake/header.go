@@ -102,6 +102,9 @@ func checkExtra(h http.Header, reserved ...string) error {
 
 // appendHeader appends h as header lines, in the order of their names.
 func appendHeader(b []byte, h http.Header) []byte {
+	if len(h) == 0 {
+		return b
+	}
 	for _, name := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[name] {
 			b = appendLine(b, name, v)

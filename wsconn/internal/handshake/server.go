@@ -114,8 +114,22 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // AcceptKey returns the Sec-WebSocket-Accept value that answers key: the
 // base64 encoding of the SHA-1 of key and the GUID of RFC 6455.
 func AcceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return string(appendAcceptKey(nil, key))
+}
+
+// appendAcceptKey appends [AcceptKey] of key to b. A key of the usual 24
+// characters is hashed from the stack, so that answering a handshake
+// allocates nothing but the response it appends to.
+func appendAcceptKey(b []byte, key string) []byte {
+	var sum [sha1.Size]byte
+	if len(key) == 24 {
+		var in [24 + len(acceptGUID)]byte
+		copy(in[copy(in[:], key):], acceptGUID)
+		sum = sha1.Sum(in[:])
+	} else {
+		sum = sha1.Sum([]byte(key + acceptGUID))
+	}
+	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
 
 // ChooseProtocol returns the first of the subprotocols a client offers
@@ -157,36 +171,53 @@ var responseReserved = []string{"Upgrade", "Connection", "Sec-WebSocket-Accept",
 // else the error wraps [ErrHeader]. An extension that is not made of
 // tokens is an error wrapping [ErrExtensions].
 func AppendResponse(b []byte, key, protocol string, exts []Extension, extra http.Header) ([]byte, error) {
-	neg, err := negotiationHeader(protocol, exts, extra)
+	ext, err := checkNegotiation(protocol, exts, extra)
 	if err != nil {
 		return b, err
 	}
-	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"...)
-	b = appendLine(b, "Sec-WebSocket-Accept", AcceptKey(key))
-	b = appendHeader(b, neg)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(appendAcceptKey(b, key), "\r\n"...)
+	// The negotiated fields in the order of their names, as appendHeader
+	// writes the extra ones.
+	if ext != "" {
+		b = appendLine(b, "Sec-WebSocket-Extensions", ext)
+	}
+	if protocol != "" {
+		b = appendLine(b, "Sec-WebSocket-Protocol", protocol)
+	}
 	b = appendHeader(b, extra)
 	return append(b, "\r\n"...), nil
+}
+
+// checkNegotiation checks extra and the server's choice of subprotocol and
+// extensions, and returns the value of Sec-WebSocket-Extensions for exts
+// ("" for none).
+func checkNegotiation(protocol string, exts []Extension, extra http.Header) (string, error) {
+	if err := checkExtra(extra, responseReserved...); err != nil {
+		return "", err
+	}
+	if protocol != "" && !isToken(protocol) {
+		return "", fmt.Errorf("%w: subprotocol %q is not a token", ErrProtocols, protocol)
+	}
+	if len(exts) == 0 {
+		return "", nil
+	}
+	return FormatExtensions(exts)
 }
 
 // negotiationHeader returns the header fields that carry the server's
 // choice of subprotocol and extensions, after checking them and extra.
 func negotiationHeader(protocol string, exts []Extension, extra http.Header) (http.Header, error) {
-	if err := checkExtra(extra, responseReserved...); err != nil {
+	ext, err := checkNegotiation(protocol, exts, extra)
+	if err != nil {
 		return nil, err
 	}
 	h := make(http.Header, 2)
 	if protocol != "" {
-		if !isToken(protocol) {
-			return nil, fmt.Errorf("%w: subprotocol %q is not a token", ErrProtocols, protocol)
-		}
 		h["Sec-WebSocket-Protocol"] = []string{protocol}
 	}
-	if len(exts) > 0 {
-		v, err := FormatExtensions(exts)
-		if err != nil {
-			return nil, err
-		}
-		h["Sec-WebSocket-Extensions"] = []string{v}
+	if ext != "" {
+		h["Sec-WebSocket-Extensions"] = []string{ext}
 	}
 	return h, nil
 }

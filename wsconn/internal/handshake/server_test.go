@@ -2,6 +2,7 @@ package handshake
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -298,6 +299,25 @@ func TestAppendResponse(t *testing.T) {
 		if b, err := AppendResponse(nil, sampleKey, tc.protocol, tc.exts, tc.extra); !errors.Is(err, tc.err) || len(b) != 0 {
 			t.Errorf("%s: AppendResponse = %q, %v; want nothing and an error wrapping %v", tc.name, b, err, tc.err)
 		}
+	}
+}
+
+// TestAppendResponseAllocations: a 101 with a subprotocol, into a buffer
+// with room for it, allocates nothing. Every connection is answered so, and
+// what it allocates is garbage the moment the response is written.
+func TestAppendResponseAllocations(t *testing.T) {
+	b := make([]byte, 0, 512)
+	allocs := testing.AllocsPerRun(100, func() {
+		var err error
+		if b, err = AppendResponse(b[:0], sampleKey, "chat", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("AppendResponse allocates %v times, want 0", allocs)
+	}
+	if !bytes.Contains(b, []byte("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: chat\r\n\r\n")) {
+		t.Errorf("AppendResponse = %q", b)
 	}
 }
 
