@@ -304,7 +304,6 @@ func (h *handshaking) parse(end int) {
 	if h.n > end {
 		h.pre = bytes.Clone(buf[end:h.n])
 	}
-	h.release()
 	h.answer(req, err)
 }
 
@@ -320,10 +319,17 @@ func (h *handshaking) answer(req *http.Request, err error) {
 		h.neg, err = negotiate(req, o)
 	}
 	if err == nil {
-		h.resp, err = h.neg.response(nil, o)
+		// The 101 goes into the request's buffer, whose request is
+		// parsed: answering a handshake allocates nothing more.
+		var b []byte
+		if h.bufp != nil {
+			b = (*h.bufp)[:0]
+		}
+		h.resp, err = h.neg.response(b, o)
 		h.ok, h.req = err == nil, req
 	}
 	if err != nil {
+		h.release()
 		h.resp, h.ok = refusal(req, err), false
 	}
 }
@@ -347,6 +353,7 @@ func refusal(req *http.Request, err error) []byte {
 // handOff gives the upgraded connection to its handler.
 func (h *handshaking) handOff() {
 	h.stop()
+	h.release() // the request's buffer, which held the response
 	h.done = true
 	hs := opened{conn: h.conn, pre: h.pre, protocol: h.neg.protocol, compress: h.neg.compress, deflate: h.neg.params, served: h.sock != nil}
 	c := hs.newConn(&h.l.o.Options, false)
