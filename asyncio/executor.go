@@ -12,7 +12,10 @@ import (
 // executor closed.
 var ErrExecutorClosed = errors.New("asyncio: executor closed")
 
-var errNilPoll = errors.New("asyncio: Spawn of a nil poll")
+var (
+	errNilPoll      = errors.New("asyncio: Spawn of a nil poll")
+	errSpawnedTwice = errors.New("asyncio: SpawnJob of a Job spawned before")
+)
 
 // ExecutorOptions configure an [Executor]. A nil *ExecutorOptions gives
 // the defaults.
@@ -81,13 +84,42 @@ const (
 type job struct {
 	task  Task // task.job is the job itself
 	state atomic.Uint32
-	e     *Executor
-	poll  func(*Task) (Async[struct{}], error)
-	done  func(error)
+	e     *Executor // set once spawned
+	p     Poller
 
 	// Guarded by e.mu.
 	next       *job // in the run queue
 	prev, succ *job // in the live list
+}
+
+// A Poller is a task as [Executor.SpawnJob] takes it: Poll is polled as
+// Spawn's poll function is, and Done called once as its done function.
+type Poller interface {
+	Poll(t *Task) (Async[struct{}], error)
+	Done(err error)
+}
+
+// Job is what an Executor keeps of a task while it runs. A task spawned
+// with [Executor.SpawnJob] brings its own Job, typically a field of the
+// value that implements its [Poller], so that spawning it allocates
+// nothing: a server that spawns a task per connection keeps one object
+// per connection instead of three. The zero value is ready; a Job is
+// spawned once and must not be copied afterwards.
+type Job struct{ j job }
+
+// funcJob is a task spawned from functions.
+type funcJob struct {
+	Job
+	poll func(*Task) (Async[struct{}], error)
+	done func(error)
+}
+
+func (f *funcJob) Poll(t *Task) (Async[struct{}], error) { return f.poll(t) }
+
+func (f *funcJob) Done(err error) {
+	if f.done != nil {
+		f.done(err)
+	}
 }
 
 // Spawn schedules poll to be polled on the executor at once, and again
@@ -102,24 +134,40 @@ func (e *Executor) Spawn(poll func(t *Task) (Async[struct{}], error), done func(
 	if poll == nil {
 		return nil, errNilPoll
 	}
-	j := &job{e: e, poll: poll, done: done}
-	j.task.job = j
-	j.state.Store(jobScheduled)
+	f := &funcJob{poll: poll, done: done}
+	return e.SpawnJob(&f.Job, f)
+}
+
+// SpawnJob is [Executor.Spawn] of p.Poll and p.Done, with j as the
+// executor's record of the task (see [Job]). It fails with
+// [ErrExecutorClosed] once Close began, and with an error if p is nil or
+// j was spawned before.
+func (e *Executor) SpawnJob(j *Job, p Poller) (*Task, error) {
+	if p == nil {
+		return nil, errNilPoll
+	}
+	jb := &j.j
+	if jb.e != nil {
+		return nil, errSpawnedTwice
+	}
+	jb.e, jb.p = e, p
+	jb.task.job = jb
+	jb.state.Store(jobScheduled)
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return nil, ErrExecutorClosed
 	}
 	if e.live != nil {
-		e.live.prev = j
+		e.live.prev = jb
 	}
-	j.succ, e.live = e.live, j
-	start := e.pushLocked(j)
+	jb.succ, e.live = e.live, jb
+	start := e.pushLocked(jb)
 	e.mu.Unlock()
 	if start {
 		go e.work()
 	}
-	return &j.task, nil
+	return &jb.task, nil
 }
 
 // wake is Notify of a spawned task: one atomic load when the task is
@@ -211,7 +259,7 @@ func (e *Executor) run() {
 // when it was notified during the poll.
 func (e *Executor) poll(j *job) {
 	j.state.Store(jobRunning)
-	r, err := j.poll(&j.task)
+	r, err := j.p.Poll(&j.task)
 	if err != nil || r.Ready {
 		e.finish(j, err)
 		return
@@ -234,11 +282,9 @@ func (e *Executor) finish(j *job, err error) {
 	e.mu.Lock()
 	e.unlinkLocked(j)
 	e.mu.Unlock()
-	done := j.done
-	j.poll, j.done = nil, nil // a Task kept by a writer holds nothing more
-	if done != nil {
-		done(err)
-	}
+	p := j.p
+	j.p = nil // a Task kept by a writer holds nothing more
+	p.Done(err)
 }
 
 func (e *Executor) unlinkLocked(j *job) {
@@ -285,10 +331,10 @@ func (e *Executor) Close() error {
 	for j := live; j != nil; {
 		next := j.succ
 		j.prev, j.succ = nil, nil
-		if j.state.Swap(jobDone) != jobDone && j.done != nil {
-			j.done(ErrExecutorClosed)
+		if p := j.p; j.state.Swap(jobDone) != jobDone {
+			p.Done(ErrExecutorClosed)
 		}
-		j.poll, j.done = nil, nil
+		j.p = nil
 		j = next
 	}
 	close(e.closing)

@@ -469,6 +469,101 @@ func TestExecutorSpawnNilPoll(t *testing.T) {
 	}
 }
 
+// countdown is a task that brings its own Job: Ready after n polls, each
+// of which notifies the task again.
+type countdown struct {
+	job   asyncio.Job
+	n     int
+	polls int
+	dones int
+	err   error // of the last Done
+	ended chan struct{}
+}
+
+func (c *countdown) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	c.polls++
+	if c.polls == c.n {
+		return asyncio.Ready(struct{}{}), nil
+	}
+	t.Notify()
+	return asyncio.NotReady[struct{}](), nil
+}
+
+func (c *countdown) Done(err error) {
+	c.dones++
+	c.err = err
+	close(c.ended)
+}
+
+// SpawnJob polls a Poller as Spawn polls its function, calls Done once,
+// refuses a Job spawned before, and spawns without allocating.
+func TestExecutorSpawnJob(t *testing.T) {
+	e := asyncio.NewExecutor(&asyncio.ExecutorOptions{Workers: 1})
+	defer e.Close()
+	c := &countdown{n: 3, ended: make(chan struct{})}
+	task, err := e.SpawnJob(&c.job, c)
+	if err != nil || task == nil {
+		t.Fatalf("SpawnJob = %v, %v", task, err)
+	}
+	<-c.ended
+	if c.polls != 3 || c.dones != 1 || c.err != nil {
+		t.Fatalf("%d polls, %d done calls (%v); want 3 polls and one done with nil", c.polls, c.dones, c.err)
+	}
+	task.Notify() // done: nothing more
+	if _, err := e.SpawnJob(&c.job, c); err == nil {
+		t.Fatal("a Job spawned twice: no error")
+	}
+	if _, err := e.SpawnJob(new(asyncio.Job), nil); err == nil {
+		t.Fatal("SpawnJob of a nil Poller: no error")
+	}
+
+	cs := make([]countdown, 101)
+	i := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		c := &cs[i]
+		i++
+		c.n, c.ended = 1, make(chan struct{})
+		if _, err := e.SpawnJob(&c.job, c); err != nil {
+			t.Fatal(err)
+		}
+		<-c.ended
+	})
+	// The channel the test waits on is the one allocation.
+	if allocs > 1 {
+		t.Fatalf("SpawnJob: %v allocations with the test's channel, want 1", allocs)
+	}
+}
+
+// Close ends a Job that had not finished with ErrExecutorClosed, and
+// SpawnJob fails afterwards.
+func TestExecutorCloseEndsJobs(t *testing.T) {
+	e := asyncio.NewExecutor(nil)
+	c := &countdown{n: 0, ended: make(chan struct{})} // never Ready: it notifies itself
+	idle := &idleJob{ended: make(chan error, 1)}
+	if _, err := e.SpawnJob(&idle.job, idle); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if err := <-idle.ended; !errors.Is(err, asyncio.ErrExecutorClosed) {
+		t.Fatalf("Done(%v) after Close; want ErrExecutorClosed", err)
+	}
+	if _, err := e.SpawnJob(&c.job, c); !errors.Is(err, asyncio.ErrExecutorClosed) {
+		t.Fatalf("SpawnJob after Close: %v; want ErrExecutorClosed", err)
+	}
+}
+
+// idleJob is never Ready and never notified.
+type idleJob struct {
+	job   asyncio.Job
+	ended chan error
+}
+
+func (j *idleJob) Poll(*asyncio.Task) (asyncio.Async[struct{}], error) {
+	return asyncio.NotReady[struct{}](), nil
+}
+
+func (j *idleJob) Done(err error) { j.ended <- err }
+
 // TestExecutorPanicChild panics in a poll; it runs only inside
 // TestExecutorPanicEndsTheProgram.
 func TestExecutorPanicChild(t *testing.T) {
