@@ -312,8 +312,8 @@ func (h *Hub) Subscribe(topic string, c *wsconn.Conn) (*Subscriber, error) {
 	h.subs++
 	h.mu.Unlock()
 
-	task, err := h.exec.Spawn(s.poll, s.done) // the first poll registers the task with the reader
-	if err != nil {                           // Close began
+	task, err := h.exec.SpawnJob(&s.job, (*pump)(s)) // the first poll registers the task with the reader
+	if err != nil {                                  // Close began
 		s.Stop()
 		return nil, ErrClosed
 	}

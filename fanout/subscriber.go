@@ -46,6 +46,7 @@ type Subscriber struct {
 	// mu is held while the pump polls c, so that once Stop returns the
 	// pump never touches c again. It guards the pump's state.
 	mu      sync.Mutex
+	job     asyncio.Job   // the pump's task, as the hub's executor keeps it
 	task    *asyncio.Task // the pump's, on the hub's executor
 	stopped bool
 	err     error                  // why the pump stopped, when it failed
@@ -149,6 +150,16 @@ func (s *Subscriber) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 // done ends the pump's task: when the hub's executor closed before the
 // pump stopped, it stops it.
 func (s *Subscriber) done(error) { s.Stop() }
+
+// pump is a Subscriber as the task of its pump (asyncio.Poller), which
+// keeps poll and done out of the Subscriber's methods.
+type pump Subscriber
+
+func (p *pump) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+	return (*Subscriber)(p).poll(t)
+}
+
+func (p *pump) Done(err error) { (*Subscriber)(p).done(err) }
 
 // step writes what the subscriber has pending, then messages from the
 // ring until it has none or the connection is full, then flushes. It

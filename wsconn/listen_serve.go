@@ -171,7 +171,7 @@ func (l *listenServer) start(c net.Conn) {
 		return
 	}
 	h := &handshaking{l: l, conn: c, sock: s}
-	if _, err := l.r.exec.Spawn(h.poll, h.end); err != nil {
+	if _, err := l.r.exec.SpawnJob(&h.job, h); err != nil {
 		c.Close()
 	}
 }
@@ -179,6 +179,7 @@ func (l *listenServer) start(c net.Conn) {
 // handshaking is a connection whose opening handshake the reactor reads
 // and answers.
 type handshaking struct {
+	job  asyncio.Job
 	l    *listenServer
 	conn net.Conn
 	sock *socket.Socket
@@ -198,7 +199,7 @@ type handshaking struct {
 	done bool   // the connection went to its handler, or was closed
 }
 
-func (h *handshaking) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+func (h *handshaking) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	if h.reg == nil {
 		h.task = t
 		reg, err := h.l.r.r.RegisterEdges(h.sock, h)
@@ -376,8 +377,8 @@ func (h *handshaking) handOff() {
 	}
 }
 
-// end closes the connection of a handshake that did not hand it off.
-func (h *handshaking) end(error) {
+// Done closes the connection of a handshake that did not hand it off.
+func (h *handshaking) Done(error) {
 	if h.done {
 		return
 	}

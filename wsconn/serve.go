@@ -104,7 +104,7 @@ func (r *Reactor) Serve(c *Conn, h Handler, done func(error)) error {
 		return err
 	}
 	s := &served{c: c, h: h, done: done}
-	if _, err := r.exec.Spawn(s.poll, s.end); err != nil {
+	if _, err := r.exec.SpawnJob(&s.job, s); err != nil {
 		c.Close()
 		return ErrReactorClosed
 	}
@@ -132,6 +132,7 @@ const pollBudget = 256 << 10
 // served is one connection served by a Reactor: the handler's polls,
 // then the connection's end.
 type served struct {
+	job    asyncio.Job // the executor's record of the task, kept here to spare an allocation
 	c      *Conn
 	h      Handler
 	done   func(error)
@@ -139,7 +140,7 @@ type served struct {
 	err    error // the handler's result
 }
 
-func (s *served) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
+func (s *served) Poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	c := s.c
 	if !s.ending {
 		c.budget.Store(pollBudget)
@@ -166,7 +167,7 @@ func (s *served) poll(t *asyncio.Task) (asyncio.Async[struct{}], error) {
 	return asyncio.Ready(struct{}{}), nil
 }
 
-func (s *served) end(err error) {
+func (s *served) Done(err error) {
 	if err == nil {
 		err = s.err
 	}
