@@ -94,10 +94,8 @@ func (c *Conn) closedLocked(err error) bool {
 	}
 	c.state = stateClosed
 	c.endErr = err
-	c.doomed.Store(true)
-	if c.timer != nil {
-		c.timer.Stop()
-	}
+	c.flags.Or(flagDoomed)
+	c.stopTimerLocked()
 	if c.treg != nil {
 		c.treg.StopTimer()
 	}
@@ -212,7 +210,7 @@ func (c *Conn) stepLocked(t *asyncio.Task, wake *asyncio.Wakeups) (ready, read, 
 				// The reader in progress will see it; it notifies t when
 				// it does, or when it stops reading.
 				c.cl.wait.Add(t)
-				c.waiting.Store(true)
+				c.flags.Or(flagWaiting)
 				return false, false, false, nil
 			}
 			c.endingLocked()
@@ -285,7 +283,7 @@ func (c *Conn) readForClose(t *asyncio.Task) bool {
 func (c *Conn) takeShutWaitLocked(wake *asyncio.Wakeups) {
 	if c.cl != nil {
 		c.cl.wait.TakeInto(wake)
-		c.waiting.Store(false)
+		c.flags.And(^uint32(flagWaiting))
 	}
 }
 
@@ -349,7 +347,7 @@ func (c *Conn) fail(code StatusCode, err error) error {
 	if c.endErr == nil {
 		c.endErr = err
 	}
-	c.doomed.Store(true)
+	c.flags.Or(flagDoomed)
 	c.mu.Unlock()
 	wake.Notify()
 	if logIt {
@@ -402,7 +400,7 @@ func (c *Conn) readFailed(err error) error {
 		if c.endErr == nil {
 			c.endErr = err
 		}
-		c.doomed.Store(true)
+		c.flags.Or(flagDoomed)
 		if c.state < stateEnding {
 			c.out.WakeAll(&wake)
 			c.state = stateEnding
@@ -446,7 +444,7 @@ func (c *Conn) endLater(self bool) {
 	start := !c.finisher && c.state != stateClosed && !c.served
 	c.finisher = c.finisher || start
 	if start {
-		c.wg.Add(1)
+		c.blocking().wg.Add(1)
 	}
 	c.mu.Unlock()
 	if start {
@@ -456,7 +454,7 @@ func (c *Conn) endLater(self bool) {
 
 // finishClose is the goroutine of endLater.
 func (c *Conn) finishClose() {
-	defer c.wg.Done()
+	defer c.blk.Load().wg.Done()
 	c.finishClosing()
 }
 
@@ -486,7 +484,7 @@ func (c *Conn) finishClosing() {
 // for the goroutines of the Conn to exit. Closing again does nothing.
 func (c *Conn) Close() error {
 	err := c.abort(net.ErrClosed)
-	c.wg.Wait()
+	c.waitGoroutines()
 	return err
 }
 

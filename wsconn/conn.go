@@ -42,7 +42,7 @@ type Conn struct {
 	sock        *socket.Socket // nil: reads go through a goroutine
 	tls         *tlsOut        // frames go through it, onto out, when TLS runs over a socket.Conn
 	cfg         *config
-	subprotocol string
+	subprotocol *string // nil: none
 
 	// Fields are in an order that leaves little padding: an idle
 	// connection's size decides what ten thousand of them cost.
@@ -58,27 +58,66 @@ type Conn struct {
 	cl       *closing // once the connection began to close
 	mw       *MessageWriter
 	endErr   error         // why the connection ended; nil after a clean closing handshake
-	doomed   atomic.Bool   // the connection ended without its reader: reads find out why
+	flags    atomic.Uint32 // flagDoomed, flagWaiting
 	budget   atomic.Int32  // bytes a served handler may still read in this poll; 0: no limit, -1: spent
-	waiting  atomic.Bool   // cl.wait is not empty
 	rticks   atomic.Uint32 // read edges that came (see rwait)
+	rgoing   bool          // a goroutine waits for bytes (no reactor); guarded by rmu
 	z        *compression  // permessage-deflate, when agreed; else nil
 
 	rd reader
 
 	// The read edges: tasks waiting for bytes, and how many edges came
 	// (rticks).
-	rmu    sync.Mutex
-	rgoing bool                  // a goroutine waits for bytes (no reactor)
-	rwait  asyncio.WaitSet       // tasks waiting for bytes
-	hwait  asyncio.WaitSet       // tasks waiting for the read side
-	reg    *reactor.Registration // guarded by rmu
+	rmu   sync.Mutex
+	rwait asyncio.WaitSet       // tasks waiting for bytes
+	hwait *asyncio.WaitSet      // tasks waiting for the read side; nil until one did
+	reg   *reactor.Registration // guarded by rmu
 
-	timer    *time.Timer           // the timer of a connection no reactor serves
-	treg     *reactor.Registration // whose deadline is the timer of a served connection; guarded by mu
-	lastRecv atomic.Int64          // when bytes last came, as nanoseconds since epoch
-	lastPing int64                 // guarded by mu
-	wg       sync.WaitGroup
+	blk      atomic.Pointer[blocking] // once a goroutine or a runtime timer was needed
+	treg     *reactor.Registration    // whose deadline is the timer of a served connection; guarded by mu
+	lastRecv atomic.Int64             // when bytes last came, as nanoseconds since epoch
+	lastPing int64                    // guarded by mu
+}
+
+// The Conn's flags.
+const (
+	flagDoomed  = 1 << iota // the connection ended without its reader: reads find out why
+	flagWaiting             // cl.wait is not empty
+)
+
+func (c *Conn) doomed() bool { return c.flags.Load()&flagDoomed != 0 }
+
+func (c *Conn) waiting() bool { return c.flags.Load()&flagWaiting != 0 }
+
+// blocking is what a Conn that no reactor serves keeps for its goroutines
+// and its timer. A served connection needs neither, and keeps no room for
+// them.
+type blocking struct {
+	wg    sync.WaitGroup // the Conn's goroutines
+	timer *time.Timer    // the connection's timer; guarded by the Conn's mu
+}
+
+// blocking returns c's blocking, made on first use.
+func (c *Conn) blocking() *blocking {
+	if b := c.blk.Load(); b != nil {
+		return b
+	}
+	c.blk.CompareAndSwap(nil, new(blocking))
+	return c.blk.Load()
+}
+
+// waitGoroutines waits for c's goroutines to exit.
+func (c *Conn) waitGoroutines() {
+	if b := c.blk.Load(); b != nil {
+		b.wg.Wait()
+	}
+}
+
+// stopTimerLocked stops c's runtime timer, if it has one, with c.mu held.
+func (c *Conn) stopTimerLocked() {
+	if b := c.blk.Load(); b != nil && b.timer != nil {
+		b.timer.Stop()
+	}
 }
 
 // closing is the state of a closing handshake, which a connection holds
@@ -137,7 +176,9 @@ func leftover(br *bufio.Reader) []byte {
 // newConn returns the Conn over h.
 func (h opened) newConn(o *Options, client bool) *Conn {
 	c := newConnTimer(h.conn, h.pre, o, client, !h.served)
-	c.subprotocol = h.protocol
+	if p := h.protocol; p != "" {
+		c.subprotocol = &p // most connections have none, and keep no string for it
+	}
 	c.negotiated(h.deflate, h.compress)
 	return c
 }
@@ -184,7 +225,12 @@ func newConnTimer(c net.Conn, pre []byte, o *Options, client, timer bool) *Conn 
 
 // Subprotocol returns the subprotocol negotiated by [Upgrade] or [Dial],
 // or "".
-func (c *Conn) Subprotocol() string { return c.subprotocol }
+func (c *Conn) Subprotocol() string {
+	if c.subprotocol == nil {
+		return ""
+	}
+	return *c.subprotocol
+}
 
 // LocalAddr returns the local network address.
 func (c *Conn) LocalAddr() net.Addr { return c.out.Conn().LocalAddr() }

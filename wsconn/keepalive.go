@@ -60,15 +60,15 @@ func (c *Conn) armLocked() {
 		}
 		return
 	}
-	switch {
-	case d < 0:
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-	case c.timer == nil:
-		c.timer = time.AfterFunc(time.Duration(d), c.tick)
+	if d < 0 {
+		c.stopTimerLocked()
+		return
+	}
+	switch b := c.blocking(); {
+	case b.timer == nil:
+		b.timer = time.AfterFunc(time.Duration(d), c.tick)
 	default:
-		c.timer.Reset(time.Duration(d))
+		b.timer.Reset(time.Duration(d))
 	}
 }
 
@@ -78,9 +78,9 @@ func (c *Conn) armLocked() {
 func (c *Conn) moveTimer(g *reactor.Registration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.timer != nil {
-		c.timer.Stop() // a tick under way finds treg set
-		c.timer = nil
+	if b := c.blk.Load(); b != nil && b.timer != nil {
+		b.timer.Stop() // a tick under way finds treg set
+		b.timer = nil
 	}
 	c.treg = g
 	if c.state != stateClosed {
@@ -109,7 +109,7 @@ func (c *Conn) tick() {
 		if c.endErr == nil {
 			c.endErr = fmt.Errorf("%w: nothing for %v", ErrIdle, c.cfg.idle)
 		}
-		c.doomed.Store(true)
+		c.flags.Or(flagDoomed)
 	case ping:
 		c.lastPing = at
 		if _, err := c.controlLocked(nil, frame.OpPing, nil, &wake); err == nil {

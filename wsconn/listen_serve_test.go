@@ -277,7 +277,8 @@ func TestServeListenerWithoutReactorSocket(t *testing.T) {
 		Handler: func(c *Conn, req *http.Request) Handler {
 			// No reactor watches a pipe: its pings need a timer of its own.
 			c.mu.Lock()
-			timed <- c.timer != nil
+			b := c.blk.Load()
+			timed <- b != nil && b.timer != nil
 			c.mu.Unlock()
 			return &echoHandler{c: c}
 		},

@@ -143,7 +143,7 @@ func (c *Conn) pollHeldSelf(t *asyncio.Task) (asyncio.Async[Message], error) {
 		m, ready, err := c.readHeld(t, true)
 		switch {
 		case err == errWouldBlock:
-			if werr := c.sock.WaitReadable(); werr != nil && !c.doomed.Load() {
+			if werr := c.sock.WaitReadable(); werr != nil && !c.doomed() {
 				if errors.Is(werr, os.ErrDeadlineExceeded) {
 					return asyncio.NotReady[Message](), werr // the context ended: ReadMessage tells
 				}
@@ -201,6 +201,9 @@ func (c *Conn) holdRead(t *asyncio.Task) bool {
 		return true
 	}
 	c.rmu.Lock()
+	if c.hwait == nil {
+		c.hwait = new(asyncio.WaitSet)
+	}
 	c.hwait.Add(t)
 	rd.nhold.Store(int32(c.hwait.Len()))
 	c.rmu.Unlock()
@@ -214,19 +217,28 @@ func (c *Conn) holdRead(t *asyncio.Task) bool {
 func (c *Conn) releaseRead() {
 	c.rd.held.Store(false)
 	if c.rd.nhold.Load() != 0 {
+		var wake asyncio.Wakeups
 		c.rmu.Lock()
-		wake := c.hwait.Take()
-		c.rd.nhold.Store(0)
+		c.takeHoldersLocked(&wake)
 		c.rmu.Unlock()
 		wake.Notify()
 	}
-	if c.waiting.Load() {
+	if c.waiting() {
 		c.mu.Lock()
 		var wake asyncio.Wakeups
 		c.takeShutWaitLocked(&wake)
 		c.mu.Unlock()
 		wake.Notify()
 	}
+}
+
+// takeHoldersLocked moves the tasks waiting for the read side to wake,
+// with c.rmu held.
+func (c *Conn) takeHoldersLocked(wake *asyncio.Wakeups) {
+	if c.hwait != nil {
+		c.hwait.TakeInto(wake)
+	}
+	c.rd.nhold.Store(0)
 }
 
 // connEdges is a served Conn as the reactor's Edges of its socket: a
@@ -244,8 +256,7 @@ func (c *Conn) wakeReaders() {
 	c.rticks.Add(1)
 	c.rmu.Lock()
 	wake := c.rwait.Take()
-	c.hwait.TakeInto(&wake)
-	c.rd.nhold.Store(0)
+	c.takeHoldersLocked(&wake)
 	c.rmu.Unlock()
 	wake.Notify()
 }
@@ -270,7 +281,7 @@ func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
 	c.rwait.Add(t)
 	if c.reg == nil && !c.rgoing && c.rd.got == nil {
 		c.rgoing = true
-		c.wg.Add(1)
+		c.blocking().wg.Add(1)
 		go c.waitBytes()
 	}
 	return true
@@ -280,7 +291,7 @@ func (c *Conn) awaitReadable(t *asyncio.Task, ticks uint32) bool {
 // over a socket it waits for the socket to be readable; over another
 // connection it reads into a buffer of its own and hands it over.
 func (c *Conn) waitBytes() {
-	defer c.wg.Done()
+	defer c.blk.Load().wg.Done()
 	var got *pending
 	if c.sock != nil {
 		_ = c.sock.WaitReadable()
@@ -305,7 +316,7 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 	rd.self = self
 	c.releaseKept()
 	for {
-		if rd.err == nil && c.doomed.Load() {
+		if rd.err == nil && c.doomed() {
 			rd.err = c.doomedErr()
 		}
 		if rd.err != nil {
@@ -349,7 +360,7 @@ func (c *Conn) readHeld(t *asyncio.Task, self bool) (Message, bool, error) {
 		switch {
 		case ferr == nil:
 			continue
-		case errors.Is(ferr, os.ErrDeadlineExceeded) && c.doomed.Load() && c.doomedErr() != nil:
+		case errors.Is(ferr, os.ErrDeadlineExceeded) && c.doomed() && c.doomedErr() != nil:
 			// The timer ended a blocked read to tell that the connection
 			// ends (idle): the loop's top returns why, and the close
 			// frame, queued already, goes out before the end.

@@ -174,8 +174,8 @@ func (s *served) Done(err error) {
 	if errors.Is(err, asyncio.ErrExecutorClosed) {
 		err = ErrReactorClosed
 	}
-	s.c.abort(err) // a no-op after a closing handshake
-	s.c.wg.Wait()  // its goroutines exit once it is closed
+	s.c.abort(err)       // a no-op after a closing handshake
+	s.c.waitGoroutines() // they exit once it is closed
 	if s.done != nil {
 		s.done(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 
@@ -598,4 +599,14 @@ func epollReactor(t *testing.T) *Reactor {
 		t.Skip("no reactor on this system")
 	}
 	return r
+}
+
+// TestConnSize: a Conn fits the 512-byte size class. An object of more
+// than 512 bytes carries an 8-byte header and takes the next class, 576
+// bytes: every served connection keeps one, so a field that crosses the
+// line costs each of them 64 bytes.
+func TestConnSize(t *testing.T) {
+	if n := unsafe.Sizeof(Conn{}); n > 512 {
+		t.Errorf("a Conn is %d bytes, over 512", n)
+	}
 }
