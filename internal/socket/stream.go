@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -259,7 +260,9 @@ func (r *streamRaw) Write(f func(fd uintptr) bool) error {
 
 // StreamListener accepts the connections of a TCP listener as [Stream]s.
 type StreamListener struct {
-	ln *net.TCPListener
+	ln   *net.TCPListener
+	raw  syscall.RawConn
+	opts atomic.Pointer[acceptOptions] // as the listener's accepts set them, once one was seen
 }
 
 // NewStreamListener returns a StreamListener over ln. It fails with
@@ -268,7 +271,11 @@ func NewStreamListener(ln *net.TCPListener) (*StreamListener, error) {
 	if !supported {
 		return nil, errors.ErrUnsupported
 	}
-	return &StreamListener{ln: ln}, nil
+	raw, err := ln.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &StreamListener{ln: ln, raw: raw}, nil
 }
 
 // Accept waits for a connection and returns it, with the options the
@@ -277,16 +284,33 @@ func NewStreamListener(ln *net.TCPListener) (*StreamListener, error) {
 // net.ErrClosed once the listener is closed, and one whose Temporary
 // method reports true when the process runs out of descriptors.
 //
-// The listener accepts a *net.TCPConn (a listener's descriptor cannot be
-// waited on through its RawConn); the Stream takes a duplicate of its
-// descriptor and closes it, which gives its netFD to the garbage
-// collector and its descriptor of the runtime's poller back to the
-// runtime's cache for the next accept.
+// A connection already waiting is accepted on the listener's descriptor
+// directly, and given the options the listener's last accept through net
+// had (TCP_NODELAY, and its keep-alive probes, read back from that
+// connection). When none is waiting, the listener accepts a
+// *net.TCPConn (a listener's descriptor cannot be waited on through its
+// RawConn); the Stream takes a duplicate of its descriptor and closes it,
+// which gives its netFD to the garbage collector and its descriptor of
+// the runtime's poller back to the runtime's cache. A burst of
+// connections is so accepted with five system calls fewer each (the
+// poller's registration and its removal, getsockname, the duplicate and
+// the close of the original), and no garbage but the Stream.
 func (l *StreamListener) Accept() (*Stream, error) {
 	for {
+		if o := l.opts.Load(); o != nil {
+			st, err := l.acceptWaiting(o)
+			if st != nil || err != nil {
+				return st, err
+			}
+		}
 		tc, err := l.ln.AcceptTCP()
 		if err != nil {
 			return nil, err
+		}
+		if l.opts.Load() == nil {
+			if o, err := readAcceptOptions(tc); err == nil {
+				l.opts.Store(o)
+			}
 		}
 		st, err := detach(tc)
 		if err == nil {

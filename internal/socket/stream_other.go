@@ -16,3 +16,13 @@ func closeFD(int) error             { panic("socket: not supported on this syste
 func shutdownWrite(int) error       { panic("socket: not supported on this system") }
 func lingerZero(int) error          { panic("socket: not supported on this system") }
 func dupConn(int) (net.Conn, error) { panic("socket: not supported on this system") }
+
+type acceptOptions struct{}
+
+func readAcceptOptions(*net.TCPConn) (*acceptOptions, error) {
+	panic("socket: not supported on this system")
+}
+
+func (l *StreamListener) acceptWaiting(*acceptOptions) (*Stream, error) {
+	panic("socket: not supported on this system")
+}

@@ -299,3 +299,105 @@ func TestStreamListenerClosed(t *testing.T) {
 		t.Fatalf("Accept on a closed listener: %v, want net.ErrClosed", err)
 	}
 }
+
+// sockopt reads an integer option of c's descriptor.
+func sockopt(t *testing.T, c syscall.Conn, level, opt int) int {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if cerr := raw.Control(func(fd uintptr) { v, err = syscall.GetsockoptInt(int(fd), level, opt) }); cerr != nil {
+		t.Fatal(cerr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// A connection already waiting is accepted on the listener's descriptor
+// with the options net gave the listener's previous connection: no delay,
+// and keep-alive probes as the listener is configured, or none.
+func TestStreamListenerAcceptsWaitingConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lc   net.ListenConfig
+	}{
+		{"defaults", net.ListenConfig{}},
+		{"no keep-alive", net.ListenConfig{KeepAlive: -1}},
+		{"keep-alive configured", net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 7 * time.Second, Interval: 3 * time.Second, Count: 4}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := tc.lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			sl, err := socket.NewStreamListener(ln.(*net.TCPListener))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, ok, err := sl.AcceptWaiting(); ok || st != nil || err != nil {
+				t.Fatalf("AcceptWaiting before an accept through net = %v, %v, %v", st, ok, err)
+			}
+			first, c1 := acceptOne(t, ln, sl) // through net: the listener learns its options
+			defer first.Close()
+			defer c1.Close()
+			if st, ok, err := sl.AcceptWaiting(); !ok || st != nil || err != nil {
+				t.Fatalf("AcceptWaiting with none waiting = %v, %v, %v; want nothing", st, ok, err)
+			}
+			c2, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			// Over loopback the connection waits once the dial returned;
+			// nothing else says so, hence the polling.
+			var st *socket.Stream
+			for deadline := time.Now().Add(5 * time.Second); st == nil; time.Sleep(time.Millisecond) {
+				var ok bool
+				if st, ok, err = sl.AcceptWaiting(); !ok || err != nil {
+					t.Fatalf("AcceptWaiting = %v, %v", ok, err)
+				}
+				if st == nil && time.Now().After(deadline) {
+					t.Fatal("the dialled connection never waited to be accepted")
+				}
+			}
+			defer st.Close()
+			if got, want := st.RemoteAddr().String(), c2.LocalAddr().String(); got != want {
+				t.Errorf("RemoteAddr %s, want the client's %s", got, want)
+			}
+			if got := sockopt(t, st, syscall.IPPROTO_TCP, syscall.TCP_NODELAY); got != 1 {
+				t.Errorf("TCP_NODELAY %d, want 1", got)
+			}
+			ka := sockopt(t, first, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE)
+			if got := sockopt(t, st, syscall.SOL_SOCKET, syscall.SO_KEEPALIVE); got != ka {
+				t.Errorf("SO_KEEPALIVE %d, net's accept gave %d", got, ka)
+			}
+			if (ka != 0) != (tc.lc.KeepAlive >= 0) {
+				t.Errorf("SO_KEEPALIVE %d with KeepAlive %v", ka, tc.lc.KeepAlive)
+			}
+			if ka != 0 {
+				for _, opt := range []int{syscall.TCP_KEEPIDLE, syscall.TCP_KEEPINTVL, syscall.TCP_KEEPCNT} {
+					if got, want := sockopt(t, st, syscall.IPPROTO_TCP, opt), sockopt(t, first, syscall.IPPROTO_TCP, opt); got != want {
+						t.Errorf("TCP option %d: %d, net's accept gave %d", opt, got, want)
+					}
+				}
+			}
+			if tc.lc.KeepAliveConfig.Enable {
+				if got := sockopt(t, st, syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE); got != 7 {
+					t.Errorf("TCP_KEEPIDLE %d, want the listener's 7", got)
+				}
+			}
+			if _, err := c2.Write([]byte("ping")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 4)
+			if _, err := io.ReadFull(st, buf); err != nil || string(buf) != "ping" {
+				t.Fatalf("read %q, %v", buf, err)
+			}
+		})
+	}
+}
