@@ -353,7 +353,6 @@ func refusal(req *http.Request, err error) []byte {
 
 // handOff gives the upgraded connection to its handler.
 func (h *handshaking) handOff() {
-	h.stop()
 	h.release() // the request's buffer, which held the response
 	h.done = true
 	hs := opened{conn: h.conn, pre: h.pre, protocol: h.neg.protocol, compress: h.neg.compress, deflate: h.neg.params, served: h.sock != nil}
@@ -369,7 +368,15 @@ func (h *handshaking) handOff() {
 	if f := h.l.o.Done; f != nil {
 		done = func(err error) { f(c, err) }
 	}
-	if err := h.l.r.Serve(c, hd, done); err != nil {
+	// The Conn takes the handshake's registration when it reads the same
+	// socket (a Stream's): the socket stays in the reactor's set.
+	var reg *reactor.Registration
+	if c.sock == h.sock {
+		reg, h.reg = h.reg, nil
+	} else {
+		h.stop()
+	}
+	if err := h.l.r.serve(c, hd, done, reg); err != nil {
 		c.Close()
 		if done != nil {
 			done(err)

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,5 +328,40 @@ func TestServeListenerRejectsOtherListeners(t *testing.T) {
 	defer ln.Close()
 	if err := r.ServeListener(ln, nil); err == nil {
 		t.Error("ServeListener of a Unix listener succeeded")
+	}
+}
+
+// A connection whose handshake the reactor read keeps the handshake's
+// registration: its socket never leaves the reactor's set, not even
+// while the handler for it is chosen (when the handshake's deadline still
+// runs), and is not added to it again.
+func TestServeListenerKeepsTheHandshakesRegistration(t *testing.T) {
+	var server atomic.Pointer[listenServerT]
+	during := make(chan [2]int, 1)
+	s := newListenServer(t, &ListenOptions{Handler: func(c *Conn, _ *http.Request) Handler {
+		r := server.Load().r.r
+		during <- [2]int{r.Len(), r.Timers()}
+		return &echoHandler{c: c}
+	}})
+	server.Store(s)
+	if s.r.r == nil {
+		t.Skip("no reactor on this system")
+	}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+s.addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := <-during; got != [2]int{1, 1} {
+		t.Errorf("while the handler was chosen: %d registrations, %d deadlines; want the handshake's, 1 and 1", got[0], got[1])
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, m, err := c.ReadMessage(); err != nil || string(m) != "hi" {
+		t.Fatalf("echo %q, %v", m, err)
+	}
+	if n := s.r.r.Len(); n != 1 {
+		t.Errorf("%d registrations once served, want 1", n)
 	}
 }

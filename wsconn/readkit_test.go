@@ -105,7 +105,7 @@ func TestConnReaderConformance(t *testing.T) {
 					return nil, nil, nil, err
 				}
 				// Watched by the reactor, read by the kit's polls.
-				if err := conn.serveOn(r.r); err != nil {
+				if err := conn.serveOn(r.r, nil); err != nil {
 					return nil, nil, nil, err
 				}
 			}

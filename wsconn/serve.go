@@ -100,7 +100,13 @@ var ErrReactorClosed = errors.New("wsconn: reactor closed")
 // waits for it outside the reactor (a blocking write, a deadline) brings
 // a second descriptor of the connection into the runtime's poller.
 func (r *Reactor) Serve(c *Conn, h Handler, done func(error)) error {
-	if err := c.serveOn(r.r); err != nil {
+	return r.serve(c, h, done, nil)
+}
+
+// serve is Serve, with the registration of c's socket when it has one
+// already (reg, a handshake's; else nil).
+func (r *Reactor) serve(c *Conn, h Handler, done func(error), reg *reactor.Registration) error {
+	if err := c.serveOn(r.r, reg); err != nil {
 		return err
 	}
 	s := &served{c: c, h: h, done: done}
@@ -216,20 +222,27 @@ func (c *Conn) detach() {
 
 // serveOn makes r, if not nil, watch c's socket: its readable edges wake
 // the readers, its writable edges the writer. Ending is then Serve's.
-func (c *Conn) serveOn(r *reactor.Reactor) error {
+// reg, if not nil, is a registration of c's socket with r, which c takes
+// over.
+func (c *Conn) serveOn(r *reactor.Reactor, reg *reactor.Registration) error {
 	c.mu.Lock()
 	c.served = true
 	c.mu.Unlock()
 	if r == nil || c.sock == nil {
 		return nil
 	}
-	c.detach()
-	reg, err := r.RegisterEdges(c.sock, (*connEdges)(c))
-	if errors.Is(err, reactor.ErrClosed) {
-		return ErrReactorClosed
-	}
-	if err != nil {
-		return err
+	if reg != nil {
+		reg.Hand((*connEdges)(c))
+	} else {
+		c.detach()
+		var err error
+		reg, err = r.RegisterEdges(c.sock, (*connEdges)(c))
+		if errors.Is(err, reactor.ErrClosed) {
+			return ErrReactorClosed
+		}
+		if err != nil {
+			return err
+		}
 	}
 	c.rmu.Lock()
 	c.reg = reg

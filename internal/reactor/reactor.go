@@ -171,6 +171,22 @@ func (r *Reactor) release(g *Registration) {
 	}
 }
 
+// Hand gives the registration to e: the socket's edges, and the deadline
+// once one is set again, are told to e from then on. The deadline is
+// stopped. An edge already under way may still reach the Edges before,
+// so e should look at the socket once Hand returned. A connection that
+// changes hands (an opening handshake, then the connection it opens)
+// stays in the reactor's set, and is neither removed nor added again.
+func (g *Registration) Hand(e Edges) {
+	g.StopTimer()
+	r := g.r
+	r.mu.Lock()
+	r.t.mu.Lock()
+	g.edges = e
+	r.t.mu.Unlock()
+	r.mu.Unlock()
+}
+
 // Close takes the socket out of the reactor; no notification follows
 // once it returns, but one may be under way. Call it before closing the
 // socket's connection. Closing again does nothing.

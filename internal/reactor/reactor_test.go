@@ -297,3 +297,63 @@ func TestCloseWakesEveryone(t *testing.T) {
 		t.Fatalf("Register after Close: %v, want ErrClosed", err)
 	}
 }
+
+// recorder is an Edges and Expirer that records what it is told.
+type recorder struct{ read, write, expired chan struct{} }
+
+func newRecorder() *recorder {
+	return &recorder{make(chan struct{}, 16), make(chan struct{}, 16), make(chan struct{}, 16)}
+}
+
+func (e *recorder) ReadEdge()  { e.read <- struct{}{} }
+func (e *recorder) WriteEdge() { e.write <- struct{}{} }
+func (e *recorder) Expired()   { e.expired <- struct{}{} }
+
+func recv(t *testing.T, c chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing told: %s", what)
+	}
+}
+
+// Hand gives a registration's edges and deadline to other Edges, with the
+// socket still in the set: the deadline set before is stopped, and what
+// comes afterwards goes to the new Edges only.
+func TestHandMovesEdgesAndDeadline(t *testing.T) {
+	r := newReactor(t)
+	srv, cli := pair(t)
+	s, ok := socket.Of(srv)
+	if !ok {
+		t.Skip("no raw socket on this system")
+	}
+	before, after := newRecorder(), newRecorder()
+	g, err := r.RegisterEdges(s, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	recv(t, before.write, "a connected socket is writable") // nothing is under way past it
+	g.SetTimer(time.Hour)
+	g.Hand(after)
+	if n := r.Timers(); n != 0 {
+		t.Fatalf("%d deadlines after Hand, want the one before stopped", n)
+	}
+	if r.Len() != 1 {
+		t.Fatalf("%d registrations, want the one handed", r.Len())
+	}
+	g.SetTimer(time.Millisecond)
+	recv(t, after.expired, "the deadline set after Hand")
+	if _, err := cli.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, after.read, "the peer wrote")
+	select {
+	case <-before.read:
+		t.Fatal("a read edge reached the Edges the registration was handed from")
+	case <-before.expired:
+		t.Fatal("the deadline reached the Edges the registration was handed from")
+	default:
+	}
+}
