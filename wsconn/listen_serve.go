@@ -368,14 +368,8 @@ func (h *handshaking) handOff() {
 	if f := h.l.o.Done; f != nil {
 		done = func(err error) { f(c, err) }
 	}
-	// The Conn takes the handshake's registration when it reads the same
-	// socket (a Stream's): the socket stays in the reactor's set.
-	var reg *reactor.Registration
-	if c.sock == h.sock {
-		reg, h.reg = h.reg, nil
-	} else {
-		h.stop()
-	}
+	reg := h.reg // the Conn's now
+	h.reg = nil
 	if err := h.l.r.serve(c, hd, done, reg); err != nil {
 		c.Close()
 		if done != nil {

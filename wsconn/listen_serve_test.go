@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/pollws/pollws/internal/socket"
 )
 
 // listenServerT serves echoHandler with Reactor.ServeListener on a
@@ -363,5 +366,49 @@ func TestServeListenerKeepsTheHandshakesRegistration(t *testing.T) {
 	}
 	if n := s.r.r.Len(); n != 1 {
 		t.Errorf("%d registrations once served, want 1", n)
+	}
+}
+
+// A connection of NewListener's whose handshake the reactor read is
+// detached all the same: the handshake's registration is closed, not
+// handed over, as the Conn's descriptor changes.
+func TestServeListenerDetachesNewListenerConnections(t *testing.T) {
+	r := epollReactor(t)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := NewListener(tcp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transports := make(chan net.Conn, 1)
+	ret := make(chan error, 1)
+	go func() {
+		ret <- r.ServeListener(ln, &ListenOptions{Handler: func(c *Conn, _ *http.Request) Handler {
+			return &echoHandler{c: c}
+		}, Done: func(c *Conn, _ error) { transports <- c.out.Conn() }})
+	}()
+	defer func() {
+		ln.Close()
+		<-ret
+	}()
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+tcp.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, m, err := c.ReadMessage(); err != nil || string(m) != "hi" {
+		t.Fatalf("echo %q, %v", m, err)
+	}
+	if n := r.r.Len(); n != 1 {
+		t.Errorf("%d registrations, want the connection's", n)
+	}
+	closeWith4000(t, c, 0)
+	c.Close()
+	if tr := <-transports; reflect.TypeOf(tr) != reflect.TypeFor[*socket.Stream]() {
+		t.Fatalf("served over a %T, want a detached *socket.Stream", tr)
 	}
 }

@@ -103,7 +103,7 @@ func (r *Reactor) Serve(c *Conn, h Handler, done func(error)) error {
 	return r.serve(c, h, done, nil)
 }
 
-// serve is Serve, with the registration of c's socket when it has one
+// serve is Serve, with the registration of c's transport when it has one
 // already (reg, a handshake's; else nil).
 func (r *Reactor) serve(c *Conn, h Handler, done func(error), reg *reactor.Registration) error {
 	if err := c.serveOn(r.r, reg); err != nil {
@@ -222,18 +222,26 @@ func (c *Conn) detach() {
 
 // serveOn makes r, if not nil, watch c's socket: its readable edges wake
 // the readers, its writable edges the writer. Ending is then Serve's.
-// reg, if not nil, is a registration of c's socket with r, which c takes
-// over.
+// reg, if not nil, is a registration with r of c's transport: c takes it
+// over when that is a Stream already, which keeps the socket in the
+// reactor's set; else it is closed, before the connection is detached
+// (a descriptor closed while its duplicate lives would stay in the set).
 func (c *Conn) serveOn(r *reactor.Reactor, reg *reactor.Registration) error {
 	c.mu.Lock()
 	c.served = true
 	c.mu.Unlock()
+	if reg != nil {
+		if _, ok := c.out.Conn().(*socket.Stream); ok && r != nil && c.sock != nil {
+			reg.Hand((*connEdges)(c))
+		} else {
+			reg.Close()
+			reg = nil
+		}
+	}
 	if r == nil || c.sock == nil {
 		return nil
 	}
-	if reg != nil {
-		reg.Hand((*connEdges)(c))
-	} else {
+	if reg == nil {
 		c.detach()
 		var err error
 		reg, err = r.RegisterEdges(c.sock, (*connEdges)(c))
